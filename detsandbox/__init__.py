@@ -1,0 +1,43 @@
+"""detsandbox: run Python code deterministically and in isolation, in-process.
+
+The public namespace is small on purpose; everything else lives in private
+modules laid out along the data flow: source -> policy -> compile -> import
+hook -> views and guards -> sandbox.
+"""
+
+from __future__ import annotations
+
+from ._importer import invalidate_caches as invalidate_caches
+from ._policy import Policy as Policy
+from ._sandbox import Sandbox as Sandbox
+from .errors import InvalidSourceError as InvalidSourceError
+from .errors import PolicyError as PolicyError
+from .errors import RestrictedAccessError as RestrictedAccessError
+from .errors import RestrictedImportError as RestrictedImportError
+from .errors import SandboxError as SandboxError
+from .errors import SandboxSyntaxError as SandboxSyntaxError
+
+__all__ = [
+    "InvalidSourceError",
+    "Policy",
+    "PolicyError",
+    "RestrictedAccessError",
+    "RestrictedImportError",
+    "Sandbox",
+    "SandboxError",
+    "SandboxSyntaxError",
+    "invalidate_caches",
+]
+
+__version__ = "0.1.0.dev0"
+
+
+def _fixup_module_metadata() -> None:
+    # Tracebacks and reprs say detsandbox.Sandbox, not detsandbox._sandbox.Sandbox.
+    for name in __all__:
+        obj = globals()[name]
+        if getattr(obj, "__module__", "").startswith("detsandbox."):
+            obj.__module__ = "detsandbox"
+
+
+_fixup_module_metadata()

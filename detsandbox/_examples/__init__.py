@@ -1,0 +1,1 @@
+"""Built-in examples for ``python -m detsandbox demo``."""

@@ -1,0 +1,261 @@
+"""Guards: what sandboxed code holds in place of a refused name.
+
+* :class:`Guard` wraps a refused callable. Binding it (``from time import
+  time``) is fine; calling it raises, or, for a rule that refuses only some
+  calls (``localtime()`` but not ``localtime(0)``), calls through.
+* :func:`class_view` wraps a refused class in a subclass whose metaclass
+  checks construction and otherwise answers for the real class: instances
+  are real instances, and ``isinstance``, ``issubclass``, ``==``, ``hash``,
+  ``repr``, pickling and subclassing behave as for the real class.
+* :func:`violation` builds the error: the refused name, the sandboxed
+  ``file:line`` that reached it, the line itself, and what to do instead.
+"""
+
+from __future__ import annotations
+
+import copyreg
+import os
+import sys
+import threading
+from contextvars import ContextVar
+from types import FrameType, FunctionType, MethodType
+from typing import Any, Final, Protocol
+
+from . import _source
+from ._catalog import Kind, When
+from ._rules import _MISSING, Rule, _lookup
+from .errors import RestrictedAccessError
+
+__all__ = ["MARKER", "Guard", "class_view", "current", "refuses", "violation"]
+
+# The key that marks a sandbox's builtins dict; frames whose builtins carry
+# it run sandboxed code.
+MARKER: Final = "__detsandbox__"
+
+
+class _Resolving(Protocol):
+    def resolve(self, qualname: str) -> object: ...
+
+
+#: The Sandbox running on this thread or task (set by exec, call, import_module).
+current: ContextVar[_Resolving | None] = ContextVar("detsandbox_current", default=None)
+
+_WHEN_HINT: Final = {
+    When.NO_ARGS: "Called with an explicit argument it is allowed.",
+    When.ONE_ARG: "Called with an explicit time tuple it is allowed.",
+    When.UNSEEDED: "Constructed with a seed it is allowed.",
+    When.PATH_ARG: "Given a file object instead of a path it is allowed.",
+    When.NO_TZ: "Called with tz= it is allowed.",
+}
+
+
+def _sandbox_frame() -> FrameType | None:
+    frame: FrameType | None = sys._getframe(2)
+    while frame is not None:
+        builtins = frame.f_globals.get("__builtins__")
+        if type(builtins) is dict and MARKER in builtins:
+            return frame
+        frame = frame.f_back
+    return None
+
+
+def violation(rule: Rule, *, call: bool, mode: str = "strict") -> RestrictedAccessError:
+    """The error for sandboxed code reaching ``rule``'s name."""
+    frame = _sandbox_frame()
+    name = rule.qualname + ("()" if call and rule.when is not When.ACCESS else "")
+    what, advice = rule.kind.value
+    parts = [f"{name} is not allowed in a {mode} sandbox"]
+    filename = lineno = None
+    if frame is not None:
+        filename, lineno = frame.f_code.co_filename, frame.f_lineno
+        parts[0] += f" ({filename}:{lineno})"
+        text = _source.line(filename, lineno)
+        if text:
+            parts.append(f"    {lineno} | {text}")
+    if rule.kind is Kind.POLICY:
+        tail = f"It {what}. {advice}."
+    else:
+        hint = _WHEN_HINT.get(rule.when)
+        tail = f"It {what}. " + (f"{hint} " if hint else "")
+        tail += f"{advice}, or allow it: policy.evolve(allow=({rule.qualname!r},))."
+    parts.append(tail)
+    del frame
+    return RestrictedAccessError(
+        parts[0] + ".\n\n" + "\n\n".join(parts[1:]),
+        qualname=rule.qualname,
+        filename=filename,
+        lineno=lineno,
+    )
+
+
+def _is_path(value: object) -> bool:
+    return isinstance(value, (str, bytes, os.PathLike))
+
+
+def refuses(when: When, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """Whether a call with these arguments is one the rule refuses."""
+    if when is When.ALWAYS or when is When.ACCESS:
+        return True
+    if when is When.NO_ARGS:
+        return not args and not kwargs
+    if when is When.ONE_ARG:
+        return len(args) + len(kwargs) <= 1
+    if when is When.UNSEEDED:
+        seed = args[0] if args else kwargs.get("x")
+        return seed is None
+    if when is When.PATH_ARG:
+        first = args[0] if args else None
+        for key in ("file", "filename", "name"):
+            if first is None:
+                first = kwargs.get(key)
+        return _is_path(first)
+    if when is When.NO_TZ:
+        return "tz" not in kwargs and len(args) < 2
+    raise AssertionError(when)  # pragma: no cover
+
+
+class Guard:
+    """A refused callable as sandboxed code sees it."""
+
+    __slots__ = ("__wrapped__", "_rule", "_skip")
+
+    def __init__(self, wrapped: Any, rule: Rule, *, skip: int = 0) -> None:
+        self.__wrapped__ = wrapped
+        self._rule = rule
+        # Arguments to ignore when judging a call: 1 for an unbound method
+        # read from its class (``Random.seed(r)`` is ``r.seed()``).
+        self._skip = skip
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        rule = self._rule
+        if refuses(rule.when, args[self._skip :], kwargs):
+            raise violation(rule, call=True)
+        return self.__wrapped__(*args, **kwargs)
+
+    def __get__(self, obj: object, objtype: type | None = None) -> Any:
+        # Behave like the function it wraps when stored on a class.
+        if obj is None or not isinstance(self.__wrapped__, FunctionType):
+            return self
+        return MethodType(self, obj)
+
+    @property
+    def __name__(self) -> str:
+        return str(getattr(self.__wrapped__, "__name__", self._rule.qualname))
+
+    def __getattr__(self, name: str) -> Any:
+        # __qualname__, __signature__, __defaults__...: those of the wrapped callable.
+        return getattr(self.__wrapped__, name)
+
+    @property
+    def __module__(self) -> str:  # type: ignore[override]
+        return str(getattr(self.__wrapped__, "__module__", None))
+
+    @property
+    def __doc__(self) -> str | None:  # type: ignore[override]
+        return getattr(self.__wrapped__, "__doc__", None)
+
+    def __repr__(self) -> str:
+        return f"<restricted {self._rule.qualname}>"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (resolve, (self._rule.qualname,))
+
+
+def resolve(qualname: str) -> object:
+    """Unpickle a restricted name: the sandbox's version inside one, else the real one."""
+    sandbox = current.get()
+    if sandbox is not None:
+        return sandbox.resolve(qualname)
+    obj = _lookup(qualname)
+    if obj is _MISSING:
+        raise AttributeError(f"cannot resolve {qualname!r}: its module is not imported")
+    return obj
+
+# -- class views ---------------------------------------------------------------
+
+_REAL: Final = "__ds_real__"
+_RULE: Final = "__ds_rule__"
+_METAS: dict[type, type] = {}
+_METAS_LOCK = threading.Lock()
+
+
+def _make_meta(base: type) -> type:
+    def __call__(cls: type, *args: Any, **kwargs: Any) -> Any:
+        rule: Rule = getattr(cls, _RULE)
+        if refuses(rule.when, args, kwargs):
+            raise violation(rule, call=True)
+        real = cls.__dict__.get(_REAL)
+        if real is not None:
+            return real(*args, **kwargs)
+        return base.__call__(cls, *args, **kwargs)
+
+    def __instancecheck__(cls: type, obj: object) -> bool:
+        real = cls.__dict__.get(_REAL)
+        if real is not None:
+            return isinstance(obj, real)
+        return bool(base.__instancecheck__(cls, obj))
+
+    def __subclasscheck__(cls: type, sub: type) -> bool:
+        real = cls.__dict__.get(_REAL)
+        if real is not None:
+            return issubclass(sub, real)
+        return bool(base.__subclasscheck__(cls, sub))
+
+    def __eq__(cls: type, other: object) -> bool:
+        real = cls.__dict__.get(_REAL)
+        if real is not None:
+            return other is cls or other is real
+        return cls is other
+
+    def __hash__(cls: type) -> int:
+        real = cls.__dict__.get(_REAL)
+        return hash(real) if real is not None else base.__hash__(cls)
+
+    namespace = {
+        "__call__": __call__,
+        "__instancecheck__": __instancecheck__,
+        "__subclasscheck__": __subclasscheck__,
+        "__eq__": __eq__,
+        "__hash__": __hash__,
+        "__module__": __name__,
+    }
+    meta = type(f"Restricted{base.__name__}", (base,), namespace)
+    # Pickle a class view as the real class it stands for; this dispatch
+    # entry is keyed by our own metaclass, which host code never uses.
+    copyreg.pickle(meta, _reduce_view)
+    return meta
+
+
+def _reduce_view(cls: type) -> Any:
+    real = cls.__dict__.get(_REAL)
+    if real is None:
+        return cls.__qualname__  # a sandbox subclass: pickled by reference
+    return (resolve, (f"{real.__module__}.{real.__qualname__}",))
+
+
+def class_view(real: type, rule: Rule) -> type | None:
+    """A restricting stand-in for ``real``, or None if it cannot be subclassed."""
+    base = type(real)
+    with _METAS_LOCK:
+        meta = _METAS.get(base)
+        if meta is None:
+            meta = _METAS[base] = _make_meta(base)
+    namespace = {
+        "__module__": real.__module__,
+        "__qualname__": real.__qualname__,
+        "__doc__": real.__doc__,
+        "__slots__": (),
+        _REAL: real,
+        _RULE: rule,
+    }
+    try:
+        view: type = meta(real.__name__, (real,), namespace)
+    except TypeError:  # final classes (no Py_TPFLAGS_BASETYPE)
+        return None
+    return view
+
+
+def real_class(cls: type) -> type:
+    """The class a view stands for, or ``cls`` itself."""
+    real: type | None = cls.__dict__.get(_REAL)
+    return cls if real is None else real

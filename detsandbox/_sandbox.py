@@ -1,0 +1,322 @@
+"""Sandbox: one isolated world of modules, and the way into it.
+
+Nothing here patches the host. Sandboxed code is steered entirely through
+what it can name: its modules' ``__builtins__`` is this Sandbox's own dict
+(with ``__import__`` pointing at its Importer), and every module it imports
+is either fresh or a view. Host threads never look at any of it, so they
+run exactly as fast, and as unrestricted, as before.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import sys
+from collections.abc import Callable, Mapping
+from importlib.machinery import ModuleSpec
+from types import CodeType, MappingProxyType, ModuleType, TracebackType
+from typing import Any, ParamSpec, TypeVar, final
+
+from typing_extensions import Self
+
+from . import _compile, _source
+from ._guards import MARKER, current
+from ._importer import Importer
+from ._policy import Policy
+from ._rules import _MISSING, _lookup
+from ._views import views_for
+from .errors import InvalidSourceError, PolicyError, SandboxError
+
+__all__ = ["Sandbox"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_real_exec = builtins.exec
+_real_eval = builtins.eval
+_real_compile = builtins.compile
+_real_getattr = builtins.getattr
+_real_type = builtins.type
+
+
+class _ExecLoader:
+    """``__loader__`` of source run by :meth:`Sandbox.exec`: it can give the source back."""
+
+    __slots__ = ("_source",)
+
+    def __init__(self, source: str) -> None:
+        self._source = source
+
+    def get_source(self, fullname: str) -> str:
+        return self._source
+
+    def is_package(self, fullname: str) -> bool:
+        return False
+
+
+def _clean_traceback(exc: BaseException) -> None:
+    """Drop detsandbox's own frames so the traceback shows only sandboxed code."""
+    tb = exc.__traceback__
+    kept: list[TracebackType] = []
+    while tb is not None:
+        if not tb.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+            kept.append(tb)
+        tb = tb.tb_next
+    if not kept:
+        return
+    for a, b in zip(kept, kept[1:], strict=False):
+        a.tb_next = b
+    kept[-1].tb_next = None
+    exc.__traceback__ = kept[0]
+
+
+@final
+class Sandbox:
+    """One isolated world: one workflow run, one plugin instance, one test.
+
+    Modules imported inside a Sandbox are fresh copies (passthrough modules
+    are restricting views of the host's), stay alive across calls on the
+    same Sandbox, and are dropped with it::
+
+        sb = Sandbox()                          # Sandbox(Policy.strict())
+        ns = sb.exec(source, filename="wf.py")  # run source as a fresh module
+        mod = sb.import_module("app.workflow")  # a fresh copy of a host module
+        value = sb.call(mod.run, 1, x=2)
+    """
+
+    __slots__ = ("__weakref__", "_builtins", "_closed", "_importer", "_policy", "_views")
+
+    def __init__(self, policy: Policy | None = None) -> None:
+        if policy is None:
+            policy = Policy.strict()
+        elif not isinstance(policy, Policy):
+            raise PolicyError(
+                f"Sandbox() expects a detsandbox.Policy, got {type(policy).__name__}; "
+                "build one with Policy.strict()"
+            )
+        self._policy = policy
+        self._views = views = views_for(policy)
+        module = ModuleType("builtins")
+        self._builtins = ns = module.__dict__
+        ns.update(views.builtins)
+        self._importer = importer = Importer(views, ns)
+        hot = views.rules.hot
+
+        def getattr(obj: object, name: str, *default: Any) -> Any:
+            if _real_type(name) is str and name in hot:
+                try:
+                    return views.attribute(obj, name)
+                except AttributeError:
+                    if default:
+                        return default[0]
+                    raise
+            return _real_getattr(obj, name, *default)
+
+        def __ds_type__(fn: Any, obj: object) -> Any:
+            if fn is _real_type:
+                return views.class_view_of(_real_type(obj))
+            return fn(obj)
+
+        ns.update(
+            {
+                "__import__": importer.__import__,
+                "getattr": getattr,
+                "exec": self._exec_builtin,
+                "eval": self._eval_builtin,
+                "compile": self._compile_builtin,
+                "__ds_attr__": views.attribute,
+                "__ds_type__": __ds_type__,
+                MARKER: self,
+            }
+        )
+        importer.modules["builtins"] = module
+        self._closed = False
+
+    # -- public API ---------------------------------------------------------
+
+    @property
+    def policy(self) -> Policy:
+        """The Policy this Sandbox enforces."""
+        return self._policy
+
+    @property
+    def modules(self) -> Mapping[str, ModuleType]:
+        """A read-only view of this Sandbox's module table (its ``sys.modules``)."""
+        return MappingProxyType(self._importer.modules)
+
+    def exec(
+        self, source: str | bytes, *, filename: str = "<sandbox>", name: str = "__main__"
+    ) -> dict[str, Any]:
+        """Run ``source`` as a fresh module named ``name``; return its namespace.
+
+        The module is registered in this Sandbox's module table, so other
+        sandboxed code can import it by ``name``. If the source raises, the
+        module is removed again, as importlib does.
+        """
+        self._check_open()
+        text = _source.as_text(source, what="Sandbox.exec()")
+        if not isinstance(filename, str):
+            raise InvalidSourceError(
+                f"Sandbox.exec() expects filename as str, got {type(filename).__name__}"
+            )
+        if not isinstance(name, str) or not all(p.isidentifier() for p in name.split(".")):
+            raise InvalidSourceError(
+                f"Sandbox.exec() expects name to be a module name such as 'wf', got {name!r}"
+            )
+        code = _compile.compile_string(text, filename, self._views.rules.hot)
+        module = ModuleType(name)
+        ns = module.__dict__
+        loader = _ExecLoader(text)
+        ns["__builtins__"] = self._builtins
+        ns["__loader__"] = loader
+        ns["__spec__"] = ModuleSpec(name, loader, origin=filename)  # type: ignore[arg-type]
+        if not filename.startswith("<"):
+            ns["__file__"] = filename
+        modules = self._importer.modules
+        modules[name] = module
+        token = current.set(self)
+        try:
+            _real_exec(code, ns)
+        except BaseException as exc:
+            if dict.get(modules, name) is module:
+                del modules[name]
+            _clean_traceback(exc)
+            raise
+        finally:
+            current.reset(token)
+        return ns
+
+    def import_module(self, name: str) -> ModuleType:
+        """Import ``name`` into this Sandbox: fresh, or a view if passthrough."""
+        self._check_open()
+        if not isinstance(name, str) or not all(p.isidentifier() for p in name.split(".")):
+            raise InvalidSourceError(
+                f"Sandbox.import_module() expects a module name such as 'app.workflow', "
+                f"got {name!r}"
+            )
+        token = current.set(self)
+        try:
+            return self._importer.import_(name)
+        except BaseException as exc:
+            _clean_traceback(exc)
+            raise
+        finally:
+            current.reset(token)
+
+    def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Call ``fn(*args, **kwargs)`` in this Sandbox and return its result."""
+        self._check_open()
+        if not callable(fn):
+            raise InvalidSourceError(
+                f"Sandbox.call() expects a callable, got {type(fn).__name__}"
+            )
+        token = current.set(self)
+        try:
+            return fn(*args, **kwargs)
+        except BaseException as exc:
+            _clean_traceback(exc)
+            raise
+        finally:
+            current.reset(token)
+
+    def close(self) -> None:
+        """Drop every module of this Sandbox. Further use raises SandboxError."""
+        self._closed = True
+        self._importer.modules.clear()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"{len(self._importer.modules)} modules"
+        return f"<detsandbox.Sandbox {self._policy.mode}, {state}>"
+
+    # -- internals ----------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SandboxError("this Sandbox is closed; create a new Sandbox()")
+
+    def resolve(self, qualname: str) -> object:
+        """``qualname`` as sandboxed code would see it (used by unpickling)."""
+        parts = qualname.split(".")
+        for cut in range(len(parts) - 1, 0, -1):
+            name = ".".join(parts[:cut])
+            if _lookup(name) is _MISSING and name not in sys.modules:
+                continue
+            obj: object = self._importer.import_(name)
+            for attr in parts[cut:]:
+                obj = getattr(obj, attr)
+            return obj
+        raise AttributeError(f"cannot resolve {qualname!r} in this sandbox")
+
+    def _code(self, source: Any, filename: str, mode: str, flags: int = 0) -> Any:
+        if isinstance(source, CodeType):
+            return source
+        if isinstance(source, (bytes, bytearray)):
+            source = _source.as_text(source, what=f"{mode}()")
+        if isinstance(source, str):
+            return _compile.compile_source(source, filename, self._views.rules.hot, mode, flags)
+        return _real_compile(source, filename, mode, flags, dont_inherit=True)
+
+    def _caller_namespaces(
+        self, globals: dict[str, Any] | None, locals: Mapping[str, Any] | None
+    ) -> tuple[dict[str, Any], Mapping[str, Any] | None]:
+        if globals is None:
+            frame = sys._getframe(2)
+            globals = frame.f_globals
+            if locals is None:
+                locals = frame.f_locals
+            del frame
+        # Without this, exec would give the code the builtins of *this*
+        # frame, which are the host's.
+        globals.setdefault("__builtins__", self._builtins)
+        return globals, locals
+
+    def _exec_builtin(
+        self,
+        source: Any,
+        globals: dict[str, Any] | None = None,
+        locals: Mapping[str, Any] | None = None,
+        /,
+        **kwargs: Any,
+    ) -> None:
+        code = self._code(source, "<string>", "exec")
+        globals, locals = self._caller_namespaces(globals, locals)
+        _real_exec(code, globals, locals, **kwargs)
+
+    def _eval_builtin(
+        self,
+        source: Any,
+        globals: dict[str, Any] | None = None,
+        locals: Mapping[str, Any] | None = None,
+        /,
+    ) -> Any:
+        if isinstance(source, str):
+            source = source.lstrip(" \t")
+        code = self._code(source, "<string>", "eval")
+        globals, locals = self._caller_namespaces(globals, locals)
+        return _real_eval(code, globals, locals)
+
+    def _compile_builtin(
+        self,
+        source: Any,
+        filename: Any,
+        mode: str,
+        flags: int = 0,
+        dont_inherit: bool = False,
+        optimize: int = -1,
+        **kwargs: Any,
+    ) -> Any:
+        import ast
+
+        if flags & ast.PyCF_ONLY_AST:
+            return _real_compile(source, filename, mode, flags, True, optimize, **kwargs)
+        if isinstance(source, ast.AST):
+            source = ast.unparse(source)
+        filename = os.fsdecode(filename)
+        return self._code(source, filename, mode, flags)

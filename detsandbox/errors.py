@@ -1,0 +1,79 @@
+"""The exceptions detsandbox raises.
+
+Every failure a user can cause is one of these. Each subclasses the builtin it
+refines, so code that already catches ``ImportError`` or ``TypeError`` keeps
+working, and each message says what happened, where, and what to do instead.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "InvalidSourceError",
+    "PolicyError",
+    "RestrictedAccessError",
+    "RestrictedImportError",
+    "SandboxError",
+    "SandboxSyntaxError",
+]
+
+
+class SandboxError(Exception):
+    """Base class of every error detsandbox raises itself."""
+
+
+class PolicyError(SandboxError, ValueError):
+    """A :class:`~detsandbox.Policy` was given a malformed or unknown value."""
+
+
+class InvalidSourceError(SandboxError, TypeError):
+    """Source code handed to a Sandbox was not ``str`` (or ``bytes``)."""
+
+
+class SandboxSyntaxError(SandboxError, SyntaxError):
+    """Sandboxed source does not compile.
+
+    ``filename``, ``lineno``, ``offset`` and ``text`` are those of the
+    sandboxed source, as for a plain :class:`SyntaxError`.
+    """
+
+
+class RestrictedAccessError(SandboxError):
+    """Sandboxed code reached something the policy forbids.
+
+    ``qualname`` is the restricted name (``"time.time"``), ``filename`` and
+    ``lineno`` locate the sandboxed line that reached it (``None`` when no
+    sandboxed frame was on the stack).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        qualname: str,
+        filename: str | None = None,
+        lineno: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.qualname = qualname
+        self.filename = filename
+        self.lineno = lineno
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keyword-only fields would be lost by BaseException's default reduce.
+        return (
+            _rebuild_access_error,
+            (self.args[0], self.qualname, self.filename, self.lineno),
+        )
+
+
+def _rebuild_access_error(
+    message: str, qualname: str, filename: str | None, lineno: int | None
+) -> RestrictedAccessError:
+    return RestrictedAccessError(message, qualname=qualname, filename=filename, lineno=lineno)
+
+
+class RestrictedImportError(SandboxError, ImportError):
+    """The policy refuses to let sandboxed code import a module.
+
+    Raised with ``name=`` like any :class:`ImportError`.
+    """
