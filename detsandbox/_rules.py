@@ -77,7 +77,9 @@ class _Resolver:
             return False
         if not isinstance(obj, _BY_NAME_ONLY) and not isinstance(obj, ModuleType):
             self.objects.setdefault(id(obj), (obj, rule))
-        return True
+        # Found through a C module only ("_random" before "random"): look
+        # again once the public module exists, whose object may differ.
+        return qualname.partition(".")[0] in sys.modules
 
 
 _MISSING: Final = object()
