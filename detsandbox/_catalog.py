@@ -247,15 +247,31 @@ METHOD_OWNERS: Final = frozenset(
 
 # Functions under a module pattern above that are pure and stay available.
 SAFE: Final = frozenset(
-    """
-    os.fspath os.fsencode os.fsdecode os.strerror os.WCOREDUMP os.WEXITSTATUS
-    os.WIFCONTINUED os.WIFEXITED os.WIFSIGNALED os.WIFSTOPPED os.WSTOPSIG os.WTERMSIG
-    os.waitstatus_to_exitcode os.major os.minor os.makedev
-    signal.strsignal signal.valid_signals
-    gc.is_tracked gc.is_finalized gc.isenabled
-    pkgutil.extend_path
-    locale.normalize
-    """.split()
+    [
+        "os.fspath",
+        "os.fsencode",
+        "os.fsdecode",
+        "os.strerror",
+        "os.WCOREDUMP",
+        "os.WEXITSTATUS",
+        "os.WIFCONTINUED",
+        "os.WIFEXITED",
+        "os.WIFSIGNALED",
+        "os.WIFSTOPPED",
+        "os.WSTOPSIG",
+        "os.WTERMSIG",
+        "os.waitstatus_to_exitcode",
+        "os.major",
+        "os.minor",
+        "os.makedev",
+        "signal.strsignal",
+        "signal.valid_signals",
+        "gc.is_tracked",
+        "gc.is_finalized",
+        "gc.isenabled",
+        "pkgutil.extend_path",
+        "locale.normalize",
+    ]
 )
 
 # C modules that re-export a public module's objects: a pattern on the public

@@ -70,11 +70,11 @@ def _syntax_error(exc: SyntaxError, filename: str) -> SandboxSyntaxError:
 
 
 def compile_source(
-    source: str, filename: str, hot: frozenset[str], mode: str = "exec", flags: int = 0
+    source: str | ast.AST, filename: str, hot: frozenset[str], mode: str = "exec", flags: int = 0
 ) -> CodeType:
-    """Compile sandboxed ``source``, rewritten for ``hot`` attribute names."""
+    """Compile sandboxed ``source`` (text or a tree), rewritten for ``hot`` attribute names."""
     try:
-        tree = ast.parse(source, filename, mode)
+        tree = ast.parse(source, filename, mode) if isinstance(source, str) else source
         tree = ast.fix_missing_locations(_Rewriter(hot).visit(tree))
         code: CodeType = compile(tree, filename, mode, flags=flags, dont_inherit=True)
     except SyntaxError as exc:

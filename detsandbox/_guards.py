@@ -171,6 +171,7 @@ def resolve(qualname: str) -> object:
         raise AttributeError(f"cannot resolve {qualname!r}: its module is not imported")
     return obj
 
+
 # -- class views ---------------------------------------------------------------
 
 _REAL: Final = "__ds_real__"
@@ -180,6 +181,8 @@ _METAS_LOCK = threading.Lock()
 
 
 def _make_meta(base: type) -> type:
+    parent: Any = base  # type's slots, called unbound on a metaclass
+
     def __call__(cls: type, *args: Any, **kwargs: Any) -> Any:
         rule: Rule = getattr(cls, _RULE)
         if refuses(rule.when, args, kwargs):
@@ -187,19 +190,19 @@ def _make_meta(base: type) -> type:
         real = cls.__dict__.get(_REAL)
         if real is not None:
             return real(*args, **kwargs)
-        return base.__call__(cls, *args, **kwargs)
+        return parent.__call__(cls, *args, **kwargs)
 
     def __instancecheck__(cls: type, obj: object) -> bool:
         real = cls.__dict__.get(_REAL)
         if real is not None:
             return isinstance(obj, real)
-        return bool(base.__instancecheck__(cls, obj))
+        return bool(parent.__instancecheck__(cls, obj))
 
     def __subclasscheck__(cls: type, sub: type) -> bool:
         real = cls.__dict__.get(_REAL)
         if real is not None:
             return issubclass(sub, real)
-        return bool(base.__subclasscheck__(cls, sub))
+        return bool(parent.__subclasscheck__(cls, sub))
 
     def __eq__(cls: type, other: object) -> bool:
         real = cls.__dict__.get(_REAL)
@@ -209,7 +212,7 @@ def _make_meta(base: type) -> type:
 
     def __hash__(cls: type) -> int:
         real = cls.__dict__.get(_REAL)
-        return hash(real) if real is not None else base.__hash__(cls)
+        return hash(real) if real is not None else int(parent.__hash__(cls))
 
     namespace = {
         "__call__": __call__,

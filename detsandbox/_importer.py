@@ -20,7 +20,6 @@ modules the host's own import of them adds.
 
 from __future__ import annotations
 
-import copy
 import importlib
 import sys
 import threading
@@ -70,7 +69,7 @@ class ModuleTable(dict[str, Any]):
             raise KeyError(name)
         return module
 
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, name: str, default: Any = None) -> Any:
         try:
             return self[name]
         except KeyError:
@@ -129,6 +128,8 @@ def _find_spec(name: str, path: Sequence[str] | None) -> ModuleSpec | None:
     except KeyError:
         pass
     spec = PathFinder.find_spec(name, list(path) if path is not None else None)
+    if spec is not None:
+        spec.cached  # noqa: B018 - computed once here, copied into every module's spec
     _SPECS[key] = spec
     return spec
 
@@ -172,11 +173,18 @@ class Importer:
         self.builtins = builtins
         self.modules = ModuleTable(self)
         self._views: dict[int, tuple[ModuleType, ModuleView]] = {}
+        self._passthrough = views.passthrough
         self._lock = threading.RLock()
 
     # -- policy -------------------------------------------------------------
 
     def is_passthrough(self, name: str) -> bool:
+        known = self._passthrough.get(name)
+        if known is None:
+            known = self._passthrough[name] = self._decide_passthrough(name)
+        return known
+
+    def _decide_passthrough(self, name: str) -> bool:
         policy = self.policy
         prefix = name
         while prefix:
@@ -202,7 +210,7 @@ class Importer:
             module = _dict_get(self.modules, name)
             if module is None:
                 module = self.modules[name] = self.view_of(real)
-            return module  # type: ignore[no-any-return]
+            return module
 
     # -- the import protocol ------------------------------------------------
 
@@ -261,7 +269,10 @@ class Importer:
             try:
                 sub = self.import_(from_name)
             except ModuleNotFoundError as exc:
-                if exc.name == from_name and _dict_get(self.modules, from_name, _MISSING) is not None:
+                if (
+                    exc.name == from_name
+                    and _dict_get(self.modules, from_name, _MISSING) is not None
+                ):
                     continue
                 raise
             # CPython's IMPORT_FROM falls back to the host's sys.modules for a
@@ -277,8 +288,7 @@ class Importer:
         if name.startswith("."):
             if not package:
                 raise TypeError(
-                    "the 'package' argument is required to perform a relative "
-                    f"import for {name!r}"
+                    f"the 'package' argument is required to perform a relative import for {name!r}"
                 )
             level = len(name) - len(name.lstrip("."))
             name = _resolve_name(name[level:], package, level)
@@ -390,9 +400,15 @@ class Importer:
                 name=name,
                 path=found.origin,
             )
-        spec = copy.copy(found)
-        origin = spec.origin if spec.has_location else None
-        spec.loader = SandboxLoader(self, real_loader, name, origin)
+        origin = found.origin if found.has_location else None
+        spec = ModuleSpec(
+            name,
+            SandboxLoader(self, real_loader, name, origin),  # type: ignore[arg-type]
+            origin=found.origin,
+            is_package=found.submodule_search_locations is not None,
+        )
+        spec.has_location = found.has_location
+        spec.cached = found.cached
         if found.submodule_search_locations is not None:
             spec.submodule_search_locations = list(found.submodule_search_locations)
         module = ModuleType(name)
@@ -425,7 +441,7 @@ class Importer:
 
     def _code(self, spec: ModuleSpec) -> CodeType | None:
         loader = spec.loader
-        real = loader._real if isinstance(loader, SandboxLoader) else loader
+        real: Any = loader._real if isinstance(loader, SandboxLoader) else loader
         if real is None or spec.origin is None or not spec.has_location:
             return None  # a namespace package: nothing to run
         if isinstance(real, SourceFileLoader):

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from typing import Any, Final, Literal, final
-
-from typing_extensions import Self
+from typing import Any, Final, Literal, Self, final
 
 from .errors import PolicyError
 
@@ -132,6 +130,8 @@ class Policy:
 
     def evolve(self, **changes: Any) -> Self:
         """A copy of this policy with ``changes`` applied and validated."""
+        if not changes:
+            return self
         known = {f.name for f in dataclasses.fields(self)}
         unknown = sorted(set(changes) - known)
         if unknown:

@@ -113,9 +113,7 @@ def _lookup(qualname: str) -> object:
     return _MISSING
 
 
-_CATALOG = _Resolver(
-    {q: Rule(q, kind, when) for q, (kind, when) in CATALOG.items()}, METHOD_OWNERS
-)
+_CATALOG = _Resolver({q: Rule(q, kind, when) for q, (kind, when) in CATALOG.items()}, METHOD_OWNERS)
 
 
 class Rules:

@@ -10,14 +10,13 @@ run exactly as fast, and as unrestricted, as before.
 from __future__ import annotations
 
 import builtins
+import itertools
 import os
 import sys
 from collections.abc import Callable, Mapping
 from importlib.machinery import ModuleSpec
-from types import CodeType, MappingProxyType, ModuleType, TracebackType
-from typing import Any, ParamSpec, TypeVar, final
-
-from typing_extensions import Self
+from types import MappingProxyType, ModuleType, TracebackType
+from typing import Any, ParamSpec, Self, TypeVar, final
 
 from . import _compile, _source
 from ._guards import MARKER, current
@@ -38,6 +37,7 @@ _real_eval = builtins.eval
 _real_compile = builtins.compile
 _real_getattr = builtins.getattr
 _real_type = builtins.type
+_DEFAULT_POLICY = Policy.strict()
 
 
 class _ExecLoader:
@@ -65,7 +65,7 @@ def _clean_traceback(exc: BaseException) -> None:
         tb = tb.tb_next
     if not kept:
         return
-    for a, b in zip(kept, kept[1:], strict=False):
+    for a, b in itertools.pairwise(kept):
         a.tb_next = b
     kept[-1].tb_next = None
     exc.__traceback__ = kept[0]
@@ -89,7 +89,7 @@ class Sandbox:
 
     def __init__(self, policy: Policy | None = None) -> None:
         if policy is None:
-            policy = Policy.strict()
+            policy = _DEFAULT_POLICY
         elif not isinstance(policy, Policy):
             raise PolicyError(
                 f"Sandbox() expects a detsandbox.Policy, got {type(policy).__name__}; "
@@ -101,35 +101,8 @@ class Sandbox:
         self._builtins = ns = module.__dict__
         ns.update(views.builtins)
         self._importer = importer = Importer(views, ns)
-        hot = views.rules.hot
-
-        def getattr(obj: object, name: str, *default: Any) -> Any:
-            if _real_type(name) is str and name in hot:
-                try:
-                    return views.attribute(obj, name)
-                except AttributeError:
-                    if default:
-                        return default[0]
-                    raise
-            return _real_getattr(obj, name, *default)
-
-        def __ds_type__(fn: Any, obj: object) -> Any:
-            if fn is _real_type:
-                return views.class_view_of(_real_type(obj))
-            return fn(obj)
-
-        ns.update(
-            {
-                "__import__": importer.__import__,
-                "getattr": getattr,
-                "exec": self._exec_builtin,
-                "eval": self._eval_builtin,
-                "compile": self._compile_builtin,
-                "__ds_attr__": views.attribute,
-                "__ds_type__": __ds_type__,
-                MARKER: self,
-            }
-        )
+        ns["__import__"] = importer.__import__
+        ns[MARKER] = self
         importer.modules["builtins"] = module
         self._closed = False
 
@@ -208,9 +181,7 @@ class Sandbox:
         """Call ``fn(*args, **kwargs)`` in this Sandbox and return its result."""
         self._check_open()
         if not callable(fn):
-            raise InvalidSourceError(
-                f"Sandbox.call() expects a callable, got {type(fn).__name__}"
-            )
+            raise InvalidSourceError(f"Sandbox.call() expects a callable, got {type(fn).__name__}")
         token = current.set(self)
         try:
             return fn(*args, **kwargs)
@@ -253,70 +224,3 @@ class Sandbox:
                 obj = getattr(obj, attr)
             return obj
         raise AttributeError(f"cannot resolve {qualname!r} in this sandbox")
-
-    def _code(self, source: Any, filename: str, mode: str, flags: int = 0) -> Any:
-        if isinstance(source, CodeType):
-            return source
-        if isinstance(source, (bytes, bytearray)):
-            source = _source.as_text(source, what=f"{mode}()")
-        if isinstance(source, str):
-            return _compile.compile_source(source, filename, self._views.rules.hot, mode, flags)
-        return _real_compile(source, filename, mode, flags, dont_inherit=True)
-
-    def _caller_namespaces(
-        self, globals: dict[str, Any] | None, locals: Mapping[str, Any] | None
-    ) -> tuple[dict[str, Any], Mapping[str, Any] | None]:
-        if globals is None:
-            frame = sys._getframe(2)
-            globals = frame.f_globals
-            if locals is None:
-                locals = frame.f_locals
-            del frame
-        # Without this, exec would give the code the builtins of *this*
-        # frame, which are the host's.
-        globals.setdefault("__builtins__", self._builtins)
-        return globals, locals
-
-    def _exec_builtin(
-        self,
-        source: Any,
-        globals: dict[str, Any] | None = None,
-        locals: Mapping[str, Any] | None = None,
-        /,
-        **kwargs: Any,
-    ) -> None:
-        code = self._code(source, "<string>", "exec")
-        globals, locals = self._caller_namespaces(globals, locals)
-        _real_exec(code, globals, locals, **kwargs)
-
-    def _eval_builtin(
-        self,
-        source: Any,
-        globals: dict[str, Any] | None = None,
-        locals: Mapping[str, Any] | None = None,
-        /,
-    ) -> Any:
-        if isinstance(source, str):
-            source = source.lstrip(" \t")
-        code = self._code(source, "<string>", "eval")
-        globals, locals = self._caller_namespaces(globals, locals)
-        return _real_eval(code, globals, locals)
-
-    def _compile_builtin(
-        self,
-        source: Any,
-        filename: Any,
-        mode: str,
-        flags: int = 0,
-        dont_inherit: bool = False,
-        optimize: int = -1,
-        **kwargs: Any,
-    ) -> Any:
-        import ast
-
-        if flags & ast.PyCF_ONLY_AST:
-            return _real_compile(source, filename, mode, flags, True, optimize, **kwargs)
-        if isinstance(source, ast.AST):
-            source = ast.unparse(source)
-        filename = os.fsdecode(filename)
-        return self._code(source, filename, mode, flags)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Iterator, Mapping
-from types import FunctionType, ModuleType
+from types import FrameType, FunctionType, ModuleType
 from typing import Any, Final
 
 from ._guards import MARKER
@@ -35,13 +35,13 @@ _dict_get = dict.get
 
 
 def _calling_table() -> dict[str, Any] | None:
-    frame = sys._getframe(2)
+    frame: FrameType | None = sys._getframe(2)
     while frame is not None:
         builtins = frame.f_globals.get("__builtins__")
         if type(builtins) is dict and MARKER in builtins:
             table: dict[str, Any] = builtins[MARKER]._importer.modules
             return table
-        frame = frame.f_back  # type: ignore[assignment]
+        frame = frame.f_back
     return None
 
 
@@ -64,7 +64,7 @@ class _Modules(Mapping[str, ModuleType]):
 
     def __contains__(self, name: object) -> bool:
         table = _calling_table()
-        if table is not None and _dict_get(table, name) is not None:
+        if table is not None and table.get(name) is not None:  # type: ignore[call-overload]
             return True
         return name in sys.modules
 

@@ -17,11 +17,11 @@ reading them raises at once.
 
 from __future__ import annotations
 
-import builtins
 import threading
 from types import FunctionType, ModuleType
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
+from ._builtins import builtins_template
 from ._catalog import When
 from ._guards import Guard, class_view, violation
 from ._policy import Policy
@@ -37,8 +37,19 @@ STATE: Final = "__detsandbox_view__"
 
 # Module metadata copied as is: the view answers to the real module's name.
 _METADATA: Final = frozenset(
-    {"__name__", "__doc__", "__package__", "__loader__", "__spec__", "__file__",
-     "__cached__", "__path__", "__all__", "__version__", "__author__"}
+    {
+        "__name__",
+        "__doc__",
+        "__package__",
+        "__loader__",
+        "__spec__",
+        "__file__",
+        "__cached__",
+        "__path__",
+        "__all__",
+        "__version__",
+        "__author__",
+    }
 )
 # Never copied: replaced per Sandbox, or resolved through the view instead.
 _SKIPPED: Final = frozenset({"__builtins__", "__getattr__", "__dir__", STATE})
@@ -55,7 +66,7 @@ class ModuleView(ModuleType):
         # Only reached for names missing from the view's dict: submodules,
         # and attributes the real module gained after the template was made.
         state: tuple[ModuleType, Importer] | None = self.__dict__.get(STATE)
-        if state is None or name.startswith("__") and name.endswith("__"):
+        if state is None or (name.startswith("__") and name.endswith("__")):
             raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
         real, importer = state
         value = getattr(real, name)
@@ -71,7 +82,10 @@ def _denied_property(rule: Rule) -> property:
     def write(self: ModuleType, value: Any) -> None:
         raise violation(rule, call=False)
 
-    return property(read, write, write, f"{rule.qualname} (restricted)")
+    def delete(self: ModuleType) -> None:
+        raise violation(rule, call=False)
+
+    return property(read, write, delete, f"{rule.qualname} (restricted)")
 
 
 class _Template:
@@ -91,7 +105,9 @@ class Views:
         self._wrapped: dict[int, tuple[object, object]] = {}
         self._templates: dict[str, _Template] = {}
         self._lock = threading.Lock()
-        self.builtins = self._builtins_template()
+        self.builtins = builtins_template(self)
+        #: module name -> shared with the host? (decided by the Importer)
+        self.passthrough: dict[str, bool] = {}
 
     # -- single values ------------------------------------------------------
 
@@ -138,7 +154,8 @@ class Views:
         if name == "__class__":
             return self.class_view_of(value)
         is_class = isinstance(obj, type)
-        rule = self.rules.for_method(obj if is_class else type(obj), name)
+        owner: type = obj if isinstance(obj, type) else type(obj)
+        rule = self.rules.for_method(owner, name)
         if rule is None:
             return value
         if rule.when is When.ACCESS:
@@ -170,9 +187,10 @@ class Views:
                 props[key] = _denied_property(rule)
             else:
                 items[key] = wrapped
-        cls = ModuleView
+        cls: type[ModuleView] = ModuleView
         if props:
-            cls = type(f"{name}_view", (ModuleView,), {"__slots__": (), **props})
+            namespace: dict[str, Any] = {"__slots__": (), **props}
+            cls = cast("type[ModuleView]", type(f"{name}_view", (ModuleView,), namespace))
         tpl = _Template(real, cls, items)
         with self._lock:
             self._templates[name] = tpl
@@ -189,18 +207,12 @@ class Views:
         ns[STATE] = (real, importer)
         return view
 
-    def _builtins_template(self) -> dict[str, Any]:
-        items: dict[str, Any] = {}
-        for key, value in builtins.__dict__.items():
-            if key in _METADATA:
-                items[key] = value
-                continue
-            wrapped = self.wrap(value, self.rules.for_attribute("builtins", key, value))
-            if wrapped is not _DENY:
-                items[key] = wrapped
-        # builtins.__loader__ is BuiltinImporter, which imports around the sandbox.
-        items["__loader__"] = items["__spec__"] = None
-        return items
+    def adapt_builtin(self, name: str, value: object) -> object | None:
+        """What sandboxed code sees for builtin ``name``; None if it is refused outright."""
+        if name in _METADATA:
+            return value
+        wrapped = self.wrap(value, self.rules.for_attribute("builtins", name, value))
+        return None if wrapped is _DENY else wrapped
 
 
 _VIEWS: dict[Policy, Views] = {}
