@@ -163,7 +163,11 @@ class Guard:
 
 def resolve(qualname: str) -> object:
     """Unpickle a restricted name: the sandbox's version inside one, else the real one."""
-    sandbox = current.get()
+    # The sandbox whose code is unpickling: found on the stack, so this also
+    # holds when sandboxed code runs outside Sandbox.call().
+    frame = _sandbox_frame()
+    sandbox = frame.f_builtins[MARKER] if frame is not None else current.get()
+    del frame
     if sandbox is not None:
         return sandbox.resolve(qualname)
     obj = _lookup(qualname)
