@@ -119,8 +119,6 @@ CATALOG: Final[dict[str, tuple[Kind, When]]] = {
         os.get_terminal_size os.ctermid os.getpgrp os.getsid os.getpriority os.sysconf
         os.confstr os.device_encoding
         platform.* getpass.* pwd.* grp.* locale.*
-        pathlib.Path.cwd pathlib.Path.home pathlib.Path.absolute pathlib.Path.resolve
-        pathlib.Path.expanduser pathlib.Path.owner pathlib.Path.group
         os.path.abspath os.path.realpath os.path.relpath os.path.expanduser
         os.path.expandvars
         """,
@@ -136,16 +134,6 @@ CATALOG: Final[dict[str, tuple[Kind, When]]] = {
         os.path.ismount os.path.isjunction os.path.isdevdrive os.path.getsize
         os.path.getmtime os.path.getatime os.path.getctime os.path.samefile
         os.path.sameopenfile
-        pathlib.Path.exists pathlib.Path.is_dir pathlib.Path.is_file pathlib.Path.is_symlink
-        pathlib.Path.is_mount pathlib.Path.is_socket pathlib.Path.is_fifo
-        pathlib.Path.is_block_device pathlib.Path.is_char_device pathlib.Path.is_junction
-        pathlib.Path.iterdir pathlib.Path.glob pathlib.Path.rglob pathlib.Path.walk
-        pathlib.Path.stat pathlib.Path.lstat pathlib.Path.open pathlib.Path.read_text
-        pathlib.Path.read_bytes pathlib.Path.write_text pathlib.Path.write_bytes
-        pathlib.Path.readlink pathlib.Path.touch pathlib.Path.mkdir pathlib.Path.chmod
-        pathlib.Path.lchmod pathlib.Path.unlink pathlib.Path.rmdir pathlib.Path.rename
-        pathlib.Path.replace pathlib.Path.symlink_to pathlib.Path.hardlink_to
-        pathlib.Path.samefile pathlib.Path.copy pathlib.Path.move
         mmap.mmap sqlite3.connect shelve.open dbm.open dbm.whichdb
         gzip.open gzip.GzipFile:path-arg bz2.open bz2.BZ2File:path-arg lzma.open
         lzma.LZMAFile:path-arg zipfile.ZipFile:path-arg zipfile.Path:path-arg
@@ -162,7 +150,7 @@ CATALOG: Final[dict[str, tuple[Kind, When]]] = {
         select.* select.epoll selectors.DefaultSelector selectors.SelectSelector
         selectors.PollSelector selectors.EpollSelector
         http.client.HTTPConnection http.client.HTTPSConnection urllib.request.*
-        urllib.request.OpenerDirector urllib.robotparser.RobotFileParser.read
+        urllib.request.OpenerDirector urllib.robotparser.RobotFileParser
         smtplib.SMTP smtplib.SMTP_SSL smtplib.LMTP ftplib.FTP ftplib.FTP_TLS
         poplib.POP3 poplib.POP3_SSL imaplib.IMAP4 imaplib.IMAP4_SSL
         telnetlib.Telnet nntplib.NNTP xmlrpc.client.ServerProxy
@@ -240,8 +228,6 @@ METHOD_OWNERS: Final = frozenset(
         "datetime.date",
         "random.Random",
         "_random.Random",
-        "pathlib.Path",
-        "urllib.robotparser.RobotFileParser",
     }
 )
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copyreg
 import os
 import sys
+import sysconfig
 import threading
 from contextvars import ContextVar
 from types import FrameType, FunctionType, MethodType
@@ -49,7 +50,11 @@ _WHEN_HINT: Final = {
 }
 
 
+_STDLIB: Final = os.path.join(sysconfig.get_paths()["stdlib"], "")
+
+
 def _sandbox_frame() -> FrameType | None:
+    """The innermost frame running sandboxed code."""
     frame: FrameType | None = sys._getframe(2)
     while frame is not None:
         builtins = frame.f_globals.get("__builtins__")
@@ -59,19 +64,44 @@ def _sandbox_frame() -> FrameType | None:
     return None
 
 
+def _user_frame(inner: FrameType) -> FrameType:
+    """The innermost sandboxed frame outside the standard library.
+
+    A stdlib module run fresh (``pathlib``) reaches guards on the user's
+    behalf; the user's line is the one worth showing.
+    """
+    frame: FrameType | None = inner
+    while frame is not None:
+        builtins = frame.f_globals.get("__builtins__")
+        if (
+            type(builtins) is dict
+            and MARKER in builtins
+            and not frame.f_code.co_filename.startswith(_STDLIB)
+        ):
+            return frame
+        frame = frame.f_back
+    return inner
+
+
 def violation(rule: Rule, *, call: bool, mode: str = "strict") -> RestrictedAccessError:
     """The error for sandboxed code reaching ``rule``'s name."""
-    frame = _sandbox_frame()
+    inner = _sandbox_frame()
     name = rule.qualname + ("()" if call and rule.when is not When.ACCESS else "")
     what, advice = rule.kind.value
     parts = [f"{name} is not allowed in a {mode} sandbox"]
     filename = lineno = None
-    if frame is not None:
+    if inner is not None:
+        frame = _user_frame(inner)
         filename, lineno = frame.f_code.co_filename, frame.f_lineno
-        parts[0] += f" ({filename}:{lineno})"
+        where = f"{filename}:{lineno}"
+        if frame is not inner:
+            where += f", through {inner.f_code.co_filename}:{inner.f_lineno}"
+        parts[0] += f" ({where})"
         text = _source.line(filename, lineno)
         if text:
             parts.append(f"    {lineno} | {text}")
+        del frame
+    del inner
     if rule.kind is Kind.POLICY:
         tail = f"It {what}. {advice}."
     else:
@@ -79,7 +109,6 @@ def violation(rule: Rule, *, call: bool, mode: str = "strict") -> RestrictedAcce
         tail = f"It {what}. " + (f"{hint} " if hint else "")
         tail += f"{advice}, or allow it: policy.evolve(allow=({rule.qualname!r},))."
     parts.append(tail)
-    del frame
     return RestrictedAccessError(
         parts[0] + ".\n\n" + "\n\n".join(parts[1:]),
         qualname=rule.qualname,

@@ -44,9 +44,13 @@ __all__ = ["Importer", "ModuleTable"]
 _MISSING: Final = object()
 _dict_get = dict.get
 # Always shared with the host: detsandbox's own API must talk to the host's
-# Sandbox objects, not to a fresh copy. Its examples are ordinary user code.
+# Sandbox objects, not to a fresh copy.
 _ALWAYS_PASSTHROUGH: Final = frozenset({"detsandbox"})
-_NEVER_PASSTHROUGH: Final = frozenset({"detsandbox._examples"})
+# Fresh unless Policy.passthrough names them. detsandbox's examples are
+# ordinary user code. pathlib's file-system methods call os and io through
+# its module globals: run fresh, they reach the Sandbox's views (and guards)
+# of os and io, where a passed-through pathlib would reach the host's.
+DEFAULT_ISOLATED: Final = frozenset({"detsandbox._examples", "pathlib"})
 
 
 class ModuleTable(dict[str, Any]):
@@ -188,10 +192,12 @@ class Importer:
         policy = self.policy
         prefix = name
         while prefix:
-            if prefix in policy.isolate or prefix in _NEVER_PASSTHROUGH:
+            if prefix in policy.isolate:
                 return False
             if prefix in policy.passthrough:
                 return True
+            if prefix in DEFAULT_ISOLATED:
+                return False
             prefix = prefix.rpartition(".")[0]
         top = name.partition(".")[0]
         return top in sys.stdlib_module_names or top in _ALWAYS_PASSTHROUGH

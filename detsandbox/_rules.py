@@ -22,6 +22,7 @@ __all__ = ["Rule", "Rules", "rules_for"]
 
 # Values compared by name only: their identity is shared by unrelated names
 # (every module attribute equal to 0 is the same int).
+_MEMO_MAX: Final = 4096
 _BY_NAME_ONLY: Final = (int, float, complex, str, bytes, bool, type(None), tuple, frozenset)
 
 
@@ -134,6 +135,8 @@ class Rules:
             | {q.rpartition(".")[2] for q in policy.deny if not q.endswith(".*")}
         )
         self._decisions: dict[tuple[str, Rule | None], Rule | None] = {}
+        self._memo: dict[tuple[type, str], Rule | None] = {}
+        self._modules_seen = -1
 
     # -- decisions -----------------------------------------------------------
 
@@ -216,6 +219,24 @@ class Rules:
 
     def for_method(self, owner: type, name: str) -> Rule | None:
         """The rule for reading attribute ``name`` of ``owner`` or its instances."""
+        if len(sys.modules) != self._modules_seen:
+            # New modules may hold catalogued classes: resolve, forget answers.
+            self._modules_seen = len(sys.modules)
+            self.refresh()
+            self._memo.clear()
+        key = (owner, name)
+        try:
+            return self._memo[key]
+        except KeyError:
+            pass
+        rule = self._walk(owner, name)
+        # Bounded: keys hold classes alive, and sandboxes make new classes.
+        if len(self._memo) >= _MEMO_MAX:
+            self._memo.clear()
+        self._memo[key] = rule
+        return rule
+
+    def _walk(self, owner: type, name: str) -> Rule | None:
         for klass in owner.__mro__:
             for resolver in (self._denied, _CATALOG):
                 entry = resolver.methods.get(id(klass))
