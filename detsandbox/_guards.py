@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import copyreg
+import inspect
 import os
 import sys
 import sysconfig
@@ -143,13 +144,21 @@ def refuses(when: When, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
     raise AssertionError(when)  # pragma: no cover
 
 
+# Attributes of the wrapped callable a guard answers for. Not __wrapped__,
+# __self__, __func__, __globals__, __code__ or __closure__: each of those
+# hands out the real callable or what it is bound to.
+_FORWARDED: Final = frozenset(
+    {"__qualname__", "__text_signature__", "__defaults__", "__kwdefaults__", "__annotations__"}
+)
+
+
 class Guard:
     """A refused callable as sandboxed code sees it."""
 
-    __slots__ = ("__wrapped__", "_rule", "_skip")
+    __slots__ = ("_real", "_rule", "_skip")
 
     def __init__(self, wrapped: Any, rule: Rule, *, skip: int = 0) -> None:
-        self.__wrapped__ = wrapped
+        self._real = wrapped
         self._rule = rule
         # Arguments to ignore when judging a call: 1 for an unbound method
         # read from its class (``Random.seed(r)`` is ``r.seed()``).
@@ -159,29 +168,34 @@ class Guard:
         rule = self._rule
         if refuses(rule.when, args[self._skip :], kwargs):
             raise violation(rule, call=True)
-        return self.__wrapped__(*args, **kwargs)
+        return self._real(*args, **kwargs)
 
     def __get__(self, obj: object, objtype: type | None = None) -> Any:
         # Behave like the function it wraps when stored on a class.
-        if obj is None or not isinstance(self.__wrapped__, FunctionType):
+        if obj is None or not isinstance(self._real, FunctionType):
             return self
         return MethodType(self, obj)
 
     @property
     def __name__(self) -> str:
-        return str(getattr(self.__wrapped__, "__name__", self._rule.qualname))
+        return str(getattr(self._real, "__name__", self._rule.qualname))
 
     def __getattr__(self, name: str) -> Any:
-        # __qualname__, __signature__, __defaults__...: those of the wrapped callable.
-        return getattr(self.__wrapped__, name)
+        if name in _FORWARDED:
+            return getattr(self._real, name)
+        raise AttributeError(f"{self._rule.qualname} (restricted) has no attribute {name!r}")
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        return inspect.signature(self._real)
 
     @property
     def __module__(self) -> str:  # type: ignore[override]
-        return str(getattr(self.__wrapped__, "__module__", None))
+        return str(getattr(self._real, "__module__", None))
 
     @property
     def __doc__(self) -> str | None:  # type: ignore[override]
-        return getattr(self.__wrapped__, "__doc__", None)
+        return getattr(self._real, "__doc__", None)
 
     def __repr__(self) -> str:
         return f"<restricted {self._rule.qualname}>"
