@@ -62,6 +62,8 @@ class When(enum.Enum):
     PATH_ARG = "path-arg"
     #: only a call without a ``tz`` argument (naive local time)
     NO_TZ = "no-tz"
+    #: only a call without an ``mtime`` (``gzip.compress(data)`` stamps the clock)
+    NO_MTIME = "no-mtime"
     #: the attribute itself is refused, not only calling it (``os.environ``)
     ACCESS = "access"
 
@@ -87,6 +89,8 @@ CATALOG: Final[dict[str, tuple[Kind, When]]] = {
         datetime.datetime.now datetime.datetime.utcnow datetime.datetime.today
         datetime.date.today
         uuid.uuid1 uuid.uuid6 uuid.uuid7
+        email.utils.formatdate:no-args email.utils.localtime:no-args
+        gzip.compress:no-mtime sched.scheduler:no-args
         asyncio.sleep
         resource.getrusage
         """,
@@ -97,7 +101,7 @@ CATALOG: Final[dict[str, tuple[Kind, When]]] = {
         random.* random._inst:access random.Random:unseeded random.Random.seed:no-args
         random.SystemRandom _random.Random:unseeded _random.Random.seed:no-args
         os.urandom os.getrandom secrets.* secrets.SystemRandom
-        uuid.uuid4 uuid.uuid8:no-args _uuid.*
+        uuid.uuid4 uuid.uuid8:no-args _uuid.* email.utils.make_msgid
         """,
     ),
     **_entries(
@@ -134,7 +138,8 @@ CATALOG: Final[dict[str, tuple[Kind, When]]] = {
         os.path.ismount os.path.isjunction os.path.isdevdrive os.path.getsize
         os.path.getmtime os.path.getatime os.path.getctime os.path.samefile
         os.path.sameopenfile
-        mmap.mmap sqlite3.connect shelve.open dbm.open dbm.whichdb
+        mimetypes.init mimetypes.read_mime_types mmap.mmap sqlite3.connect
+        shelve.open dbm.open dbm.whichdb
         gzip.open gzip.GzipFile:path-arg bz2.open bz2.BZ2File:path-arg lzma.open
         lzma.LZMAFile:path-arg zipfile.ZipFile:path-arg zipfile.Path:path-arg
         tarfile.open:path-arg tarfile.TarFile:path-arg wave.open:path-arg

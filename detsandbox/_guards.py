@@ -48,6 +48,7 @@ _WHEN_HINT: Final = {
     When.UNSEEDED: "Constructed with a seed it is allowed.",
     When.PATH_ARG: "Given a file object instead of a path it is allowed.",
     When.NO_TZ: "Called with tz= it is allowed.",
+    When.NO_MTIME: "Called with mtime= it is allowed.",
 }
 
 
@@ -141,6 +142,8 @@ def refuses(when: When, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
         return _is_path(first)
     if when is When.NO_TZ:
         return "tz" not in kwargs and len(args) < 2
+    if when is When.NO_MTIME:
+        return kwargs.get("mtime") is None
     raise AssertionError(when)  # pragma: no cover
 
 
