@@ -202,7 +202,10 @@ class Row:
         if band is not None:
             self.result += f" [{_fmt_num(band[0])}-{_fmt_num(band[1])}]"
         self.verdict = self.target.check(value)
+        if band is not None and self.target.check(band[0]) != self.target.check(band[1]):
+            self.verdict += "?"  # the noise band straddles the target: rerun this row
         self.data["value"] = value
+        self.data["band"] = band
         return self
 
     def as_json(self) -> dict[str, Any]:
@@ -1185,7 +1188,14 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(
         ", ".join(
-            f"{verdicts.count(v)} {v}" for v in ("PASS", "MISS", "ERROR", "SKIP") if v in verdicts
+            f"{verdicts.count(v)} {v}"
+            for v in ("PASS", "PASS?", "MISS", "MISS?", "ERROR", "SKIP")
+            if v in verdicts
+        )
+        + (
+            "  (?: the row's noise band straddles its target; rerun it with --only)"
+            if any(v.endswith("?") for v in verdicts)
+            else ""
         )
     )
     if args.json:
