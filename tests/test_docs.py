@@ -8,6 +8,8 @@ A block may be skipped only where running it is impossible; it is then fenced
 as ```python no-run, or preceded by an ``<!-- no-run: why -->`` comment, and
 the reason must be written down (the test checks that there is one).
 
+Links between the pages must resolve, anchors included.
+
 The catalogue listing in docs/policy.md is generated from
 ``detsandbox._catalog``; when the catalogue changes, rewrite it with::
 
@@ -108,12 +110,23 @@ def test_skipped_examples_say_why(path: Path) -> None:
             assert len(block.why) > 10, f"{path.name}:{block.line}: say why this block cannot run"
 
 
-def test_pages_link_to_pages_that_exist() -> None:
+def _anchors(path: Path) -> set[str]:
+    """GitHub's anchors for the headings of ``path``."""
+    text = _FENCE.sub("", path.read_text(encoding="utf-8"))
+    headings = re.findall(r"^#+ (.+)$", text, re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+
+
+def test_links_between_pages_resolve() -> None:
     for path in FILES:
         text = path.read_text(encoding="utf-8")
-        for target in re.findall(r"\]\(([^)#\s]+\.md)(?:#[^)]*)?\)", text):
-            if "://" not in target:
-                assert (path.parent / target).exists(), f"{path.name} links to missing {target}"
+        for target, anchor in re.findall(r"\]\(([^)#\s]*\.md)(?:#([^)\s]+))?\)", text):
+            if "://" in target:
+                continue
+            linked = path.parent / target
+            assert linked.exists(), f"{path.name} links to missing {target}"
+            if anchor:
+                assert anchor in _anchors(linked), f"{path.name} links to {target}#{anchor}"
 
 
 # -- the catalogue listing in docs/policy.md ----------------------------------
