@@ -1,0 +1,364 @@
+"""Policy: frozen, keyword-only, validated once, with messages that show the fix."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import pickle
+from typing import Any
+
+import pytest
+
+from detsandbox import Policy, PolicyError, Sandbox, SandboxError
+
+FIELDS = ("mode", "passthrough", "isolate", "allow", "deny")
+
+
+# -- shape: frozen, keyword-only, presets ----------------------------------------------
+
+
+def test_fields_and_defaults() -> None:
+    policy = Policy()
+    assert tuple(f.name for f in dataclasses.fields(Policy)) == FIELDS
+    assert (policy.mode, policy.passthrough, policy.isolate, policy.allow, policy.deny) == (
+        "strict",
+        (),
+        (),
+        (),
+        (),
+    )
+    assert repr(policy) == "Policy(mode='strict', passthrough=(), isolate=(), allow=(), deny=())"
+
+
+def test_strict_preset_is_the_default() -> None:
+    assert Policy.strict() == Policy()
+    assert Policy.strict().mode == "strict"
+    assert Sandbox().policy == Policy.strict()
+    assert Sandbox(None).policy == Policy.strict()
+
+
+def test_strict_preset_takes_changes() -> None:
+    policy = Policy.strict(allow=("time.monotonic",), passthrough=("pydantic",))
+    assert policy == Policy(allow=("time.monotonic",), passthrough=("pydantic",))
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (
+            lambda: Policy("strict"),
+            "Policy.__init__() takes 1 positional argument but 2 were given",
+        ),
+        (
+            lambda: Policy.strict("x"),
+            "Policy.strict() takes 1 positional argument but 2 were given",
+        ),
+        (
+            lambda: Policy().evolve(("a",)),
+            "Policy.evolve() takes 1 positional argument but 2 were given",
+        ),
+    ],
+    ids=["Policy()", "Policy.strict()", "evolve()"],
+)
+def test_positional_arguments_are_rejected(call: Any, message: str) -> None:
+    with pytest.raises(TypeError) as info:
+        call()
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize("field", FIELDS)
+def test_policy_is_frozen(field: str) -> None:
+    policy = Policy.strict(allow=("time.time",))
+    with pytest.raises(dataclasses.FrozenInstanceError) as info:
+        setattr(policy, field, getattr(policy, field))
+    assert str(info.value) == f"cannot assign to field {field!r}"
+    with pytest.raises(dataclasses.FrozenInstanceError) as info:
+        delattr(policy, field)
+    assert str(info.value) == f"cannot delete field {field!r}"
+    assert policy.allow == ("time.time",)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: setting an unknown attribute raises a confusing TypeError from super() "
+    "(frozen + slots dataclass), not FrozenInstanceError",
+)
+def test_setting_an_unknown_attribute_is_a_frozen_instance_error() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError) as info:
+        Policy().extra = 1  # type: ignore[attr-defined]
+    assert str(info.value) == "cannot assign to field 'extra'"
+
+
+def test_policy_has_no_instance_dict() -> None:
+    with pytest.raises(AttributeError):
+        _ = Policy().__dict__
+
+
+# -- evolve ---------------------------------------------------------------------------------
+
+
+def test_evolve_returns_a_new_policy_and_leaves_the_old_one() -> None:
+    base = Policy.strict()
+    evolved = base.evolve(allow=("time.time",), deny=("json.dumps",))
+    assert evolved is not base
+    assert (evolved.allow, evolved.deny) == (("time.time",), ("json.dumps",))
+    assert (base.allow, base.deny) == ((), ())
+    assert evolved.evolve(allow=()).allow == ()
+    assert evolved.evolve(allow=()).deny == ("json.dumps",)
+
+
+def test_evolve_without_changes_returns_the_same_policy() -> None:
+    policy = Policy.strict(allow=("time.time",))
+    assert policy.evolve() is policy
+
+
+def test_evolve_validates_the_result() -> None:
+    base = Policy.strict(allow=("time.time",))
+    with pytest.raises(PolicyError) as info:
+        base.evolve(deny=("time.time",))
+    assert str(info.value) == (
+        "Policy names 'time.time' in both allow and deny; keep it in one of them"
+    )
+    with pytest.raises(PolicyError) as info:
+        base.evolve(allow="os.getpid")
+    assert str(info.value) == (
+        "Policy.allow must be a tuple of names, got the str 'os.getpid': write allow=('os.getpid',)"
+    )
+    with pytest.raises(PolicyError):
+        dataclasses.replace(base, mode="lax")
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"bogus": 1},
+            "Policy has no field 'bogus'; fields are: allow, deny, isolate, mode, passthrough",
+        ),
+        (
+            {"zeta": 1, "alpha": 2},
+            "Policy has no field 'alpha'; fields are: allow, deny, isolate, mode, passthrough",
+        ),
+        (
+            {"allows": ("time.time",)},
+            "Policy has no field 'allows'; fields are: allow, deny, isolate, mode, passthrough",
+        ),
+    ],
+    ids=["one", "first in order", "typo"],
+)
+def test_unknown_field(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(PolicyError) as info:
+        Policy.strict().evolve(**changes)
+    assert str(info.value) == message
+    with pytest.raises(PolicyError) as info:
+        Policy.strict(**changes)
+    assert str(info.value) == message
+
+
+# -- malformed entries ---------------------------------------------------------------------
+
+EXAMPLES = {
+    "passthrough": "pydantic",
+    "isolate": "logging",
+    "allow": "time.monotonic",
+    "deny": "os.environ",
+}
+KIND = {
+    "passthrough": "module names such as",
+    "isolate": "module names such as",
+    "allow": "qualified names such as",
+    "deny": "qualified names such as",
+}
+
+
+@pytest.mark.parametrize("field", list(EXAMPLES))
+def test_a_bare_str_is_rejected_with_the_tuple_to_write(field: str) -> None:
+    with pytest.raises(PolicyError) as info:
+        Policy(**{field: "json"})
+    assert str(info.value) == (
+        f"Policy.{field} must be a tuple of names, got the str 'json': write {field}=('json',)"
+    )
+
+
+@pytest.mark.parametrize("value", [5, None, 1.5], ids=["int", "None", "float"])
+@pytest.mark.parametrize("field", list(EXAMPLES))
+def test_a_non_iterable_is_rejected(field: str, value: object) -> None:
+    with pytest.raises(PolicyError) as info:
+        Policy(**{field: value})
+    assert str(info.value) == (
+        f"Policy.{field} must be a tuple of names, got {type(value).__name__}: "
+        f"write {field}=({EXAMPLES[field]!r},)"
+    )
+
+
+BAD_ENTRIES = [
+    pytest.param("os/path", id="slash"),
+    pytest.param("", id="empty"),
+    pytest.param("time..x", id="empty part"),
+    pytest.param(".time", id="leading dot"),
+    pytest.param("time.", id="trailing dot"),
+    pytest.param("a.*.b", id="star in the middle"),
+    pytest.param("*", id="bare star"),
+    pytest.param("os.*.*", id="double star"),
+    pytest.param("1abc", id="not an identifier"),
+    pytest.param("my-pkg", id="dash"),
+    pytest.param(" time", id="space"),
+    pytest.param(1, id="int entry"),
+    pytest.param(None, id="None entry"),
+    pytest.param(b"os", id="bytes entry"),
+    pytest.param(("os",), id="nested tuple"),
+]
+
+
+@pytest.mark.parametrize("entry", BAD_ENTRIES)
+@pytest.mark.parametrize("field", list(EXAMPLES))
+def test_malformed_entries_are_rejected(field: str, entry: object) -> None:
+    with pytest.raises(PolicyError) as info:
+        Policy(**{field: ("json", entry)})
+    assert str(info.value) == (
+        f"Policy.{field} entries must be {KIND[field]} {EXAMPLES[field]!r}, got {entry!r}"
+    )
+
+
+@pytest.mark.parametrize("field", ["passthrough", "isolate"])
+def test_module_fields_reject_patterns(field: str) -> None:
+    with pytest.raises(PolicyError) as info:
+        Policy(**{field: ("os.*",)})
+    assert str(info.value) == (
+        f"Policy.{field} entries must be module names such as {EXAMPLES[field]!r}, got 'os.*'"
+    )
+
+
+@pytest.mark.parametrize("field", ["allow", "deny"])
+def test_name_fields_accept_names_modules_and_patterns(field: str) -> None:
+    entries = ("time.monotonic", "socket", "os.*", "datetime.datetime.now", "_thread.get_ident")
+    assert getattr(Policy(**{field: entries}), field) == entries
+
+
+def test_entries_are_normalised_to_tuples_without_duplicates() -> None:
+    policy = Policy(allow=["b", "a", "b"], passthrough=iter(["pkg", "pkg.sub", "pkg"]))
+    assert policy.allow == ("b", "a")
+    assert policy.passthrough == ("pkg", "pkg.sub")
+    assert policy == Policy(allow=("b", "a"), passthrough=("pkg", "pkg.sub"))
+
+
+def test_the_first_malformed_entry_is_reported() -> None:
+    with pytest.raises(PolicyError) as info:
+        Policy(deny=("ok.name", "bad/one", "bad/two"))
+    assert str(info.value) == (
+        "Policy.deny entries must be qualified names such as 'os.environ', got 'bad/one'"
+    )
+
+
+# -- conflicts and names the sandbox owns -----------------------------------------------------
+
+
+def test_same_entry_in_allow_and_deny() -> None:
+    with pytest.raises(PolicyError) as info:
+        Policy(allow=("time.time", "os.*"), deny=("os.*", "time.time"))
+    assert str(info.value) == "Policy names 'os.*' in both allow and deny; keep it in one of them"
+
+
+def test_same_module_in_passthrough_and_isolate() -> None:
+    with pytest.raises(PolicyError) as info:
+        Policy(passthrough=("pkg", "logging"), isolate=("logging",))
+    assert str(info.value) == (
+        "Policy names 'logging' in both passthrough and isolate; keep it in one of them"
+    )
+
+
+def test_overlapping_but_different_entries_are_fine() -> None:
+    policy = Policy(
+        allow=("os.*",), deny=("os.getpid",), passthrough=("pkg",), isolate=("pkg.sub",)
+    )
+    assert policy.deny == ("os.getpid",)
+
+
+@pytest.mark.parametrize("name", ["sys", "builtins", "importlib", "__main__"])
+@pytest.mark.parametrize("field", ["passthrough", "isolate"])
+def test_sandbox_owned_modules_cannot_be_named(field: str, name: str) -> None:
+    with pytest.raises(PolicyError) as info:
+        Policy(**{field: ("json", name)})
+    assert str(info.value) == (
+        f"Policy.{field} cannot name {name!r}: the sandbox provides its own view of it"
+    )
+
+
+@pytest.mark.parametrize("mode", ["lax", "STRICT", "", None, 1])
+def test_bad_mode(mode: object) -> None:
+    with pytest.raises(PolicyError) as info:
+        Policy(mode=mode)  # type: ignore[arg-type]
+    assert str(info.value) == f"Policy.mode must be one of 'strict', got {mode!r}"
+
+
+def test_mode_is_checked_before_the_other_fields() -> None:
+    with pytest.raises(PolicyError) as info:
+        Policy(mode="lax", allow="x")  # type: ignore[arg-type]
+    assert str(info.value) == "Policy.mode must be one of 'strict', got 'lax'"
+
+
+@pytest.mark.parametrize(
+    ("policy", "type_name"),
+    [("strict", "str"), ({"mode": "strict"}, "dict"), (Policy, "type"), (0, "int")],
+    ids=["str", "dict", "the class", "int"],
+)
+def test_sandbox_requires_a_policy_instance(policy: object, type_name: str) -> None:
+    message = (
+        f"Sandbox() expects a detsandbox.Policy, got {type_name}; build one with Policy.strict()"
+    )
+    with pytest.raises(PolicyError) as info:
+        Sandbox(policy=policy)  # type: ignore[arg-type]
+    assert str(info.value) == message
+    with pytest.raises(PolicyError) as info:
+        Sandbox(policy)  # type: ignore[arg-type]
+    assert str(info.value) == message
+
+
+def test_policy_error_is_a_value_error_and_a_sandbox_error() -> None:
+    with pytest.raises(ValueError):
+        Policy(mode="lax")  # type: ignore[arg-type]
+    with pytest.raises(SandboxError):
+        Policy(allow="x")
+
+
+# -- equality, hashing, copying -----------------------------------------------------------
+
+
+def test_equal_policies_are_equal_and_hash_alike() -> None:
+    first = Policy.strict(allow=("time.time",), deny=("json.dumps",), passthrough=("pkg",))
+    second = Policy(passthrough=["pkg"], deny=["json.dumps"], allow=["time.time"])
+    assert first == second
+    assert hash(first) == hash(second)
+    assert {first: "a"}[second] == "a"
+    third = Policy.strict().evolve(allow=("time.time",), passthrough=("pkg",), deny=("json.dumps",))
+    assert len({first, second, third}) == 1
+
+
+def test_different_policies_are_not_equal() -> None:
+    base = Policy.strict()
+    others = [
+        base.evolve(allow=("time.time",)),
+        base.evolve(deny=("time.time",)),
+        base.evolve(passthrough=("pkg",)),
+        base.evolve(isolate=("logging",)),
+    ]
+    assert all(other != base for other in others)
+    assert len(set(others)) == len(others)
+    assert base != "strict"
+
+
+def test_policies_copy_and_pickle_as_values() -> None:
+    policy = Policy.strict(allow=("os.*",), deny=("os.getpid",), isolate=("logging",))
+    assert copy.copy(policy) == policy
+    assert copy.deepcopy(policy) == policy
+    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+        again = pickle.loads(pickle.dumps(policy, protocol))
+        assert again == policy
+        assert hash(again) == hash(policy)
+
+
+def test_sandboxes_keep_the_policy_they_were_given() -> None:
+    policy = Policy.strict(allow=("time.time",))
+    sb = Sandbox(policy)
+    assert sb.policy is policy
+    assert repr(sb).startswith("<detsandbox.Sandbox strict, ")
