@@ -15,7 +15,9 @@ from .errors import PolicyError as PolicyError
 from .errors import RestrictedAccessError as RestrictedAccessError
 from .errors import RestrictedImportError as RestrictedImportError
 from .errors import SandboxError as SandboxError
+from .errors import SandboxIndentationError as SandboxIndentationError
 from .errors import SandboxSyntaxError as SandboxSyntaxError
+from .errors import SandboxTabError as SandboxTabError
 
 __all__ = [
     "InvalidSourceError",
@@ -25,7 +27,9 @@ __all__ = [
     "RestrictedImportError",
     "Sandbox",
     "SandboxError",
+    "SandboxIndentationError",
     "SandboxSyntaxError",
+    "SandboxTabError",
     "invalidate_caches",
 ]
 

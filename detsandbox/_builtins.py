@@ -40,6 +40,10 @@ def _caller_namespaces(
         globals = frame.f_globals
         if locals is None:
             locals = frame.f_locals
+            if locals is not globals:
+                # A function's locals: exec() sees a snapshot, as it does
+                # natively (3.13's f_locals would write through instead).
+                locals = dict(locals)
     # Without this, exec would give the code the builtins of *this* frame,
     # which are the host's: the caller's are the Sandbox's.
     globals.setdefault("__builtins__", frame.f_builtins)

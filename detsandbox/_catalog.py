@@ -51,11 +51,12 @@ class When(enum.Enum):
     """Which uses of a catalogued name are refused."""
 
     ALWAYS = "always"
-    #: only a call with no positional or keyword argument (``localtime()``)
+    #: only a call whose first argument is missing or None (``localtime()``,
+    #: ``localtime(None)``), the spelling of "now" or "the host's default"
     NO_ARGS = "no-args"
     #: only a call that gives no time tuple (``strftime(fmt)``)
     ONE_ARG = "one-arg"
-    #: only construction without a seed (``Random()``, ``Random(None)``)
+    #: only construction or seeding without a seed (``Random()``, ``seed(None)``)
     UNSEEDED = "unseeded"
     #: only a call whose first argument (or ``file``/``filename``/``name``)
     #: is a path: ``ZipFile("a.zip")`` but not ``ZipFile(io.BytesIO(data))``
@@ -98,8 +99,8 @@ CATALOG: Final[dict[str, tuple[Kind, When]]] = {
     **_entries(
         Kind.RANDOM,
         """
-        random.* random._inst:access random.Random:unseeded random.Random.seed:no-args
-        random.SystemRandom _random.Random:unseeded _random.Random.seed:no-args
+        random.* random._inst:access random.Random:unseeded random.Random.seed:unseeded
+        random.SystemRandom _random.Random:unseeded _random.Random.seed:unseeded
         os.urandom os.getrandom secrets.* secrets.SystemRandom
         uuid.uuid4 uuid.uuid8:no-args _uuid.* email.utils.make_msgid
         """,

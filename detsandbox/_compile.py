@@ -22,7 +22,7 @@ import threading
 from types import CodeType
 
 from . import _source
-from .errors import SandboxSyntaxError
+from .errors import SandboxIndentationError, SandboxSyntaxError, SandboxTabError
 
 __all__ = ["compile_file", "compile_source", "compile_string"]
 
@@ -62,8 +62,14 @@ class _Rewriter(ast.NodeTransformer):
 
 
 def _syntax_error(exc: SyntaxError, filename: str) -> SandboxSyntaxError:
-    # str() of it reads "invalid syntax (wf.py, line 3)", as for the builtin.
-    return SandboxSyntaxError(
+    # str() of it reads "invalid syntax (wf.py, line 3)", as for the builtin;
+    # IndentationError and TabError keep their builtin class too.
+    cls: type[SandboxSyntaxError] = SandboxSyntaxError
+    if isinstance(exc, TabError):
+        cls = SandboxTabError
+    elif isinstance(exc, IndentationError):
+        cls = SandboxIndentationError
+    return cls(
         exc.msg,
         (filename, exc.lineno, exc.offset, exc.text, exc.end_lineno, exc.end_offset),
     )
@@ -102,7 +108,8 @@ def compile_string(source: str, filename: str, hot: frozenset[str]) -> CodeType:
             if len(_STRINGS) >= _STRINGS_MAX:
                 _STRINGS.pop(next(iter(_STRINGS)))
             _STRINGS[key] = code
-        _source.remember(filename, source)
+    # Every time: the same filename may have run other source in between.
+    _source.remember(filename, source)
     return code
 
 

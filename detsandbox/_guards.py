@@ -123,17 +123,28 @@ def _is_path(value: object) -> bool:
     return isinstance(value, (str, bytes, os.PathLike))
 
 
+# Parameter names of the first argument of NO_ARGS and UNSEEDED functions.
+_FIRST: Final = ("secs", "t", "tz", "timeval", "dt", "timefunc", "a", "x")
+
+
+def _first(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if args:
+        return args[0]
+    for name in _FIRST:
+        if name in kwargs:
+            return kwargs[name]
+    return None
+
+
 def refuses(when: When, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
     """Whether a call with these arguments is one the rule refuses."""
     if when is When.ALWAYS or when is When.ACCESS:
         return True
-    if when is When.NO_ARGS:
-        return not args and not kwargs
+    if when is When.NO_ARGS or when is When.UNSEEDED:
+        # An explicit None means "now" or "from the OS" as much as no argument.
+        return _first(args, kwargs) is None
     if when is When.ONE_ARG:
         return len(args) + len(kwargs) <= 1
-    if when is When.UNSEEDED:
-        seed = args[0] if args else kwargs.get("x")
-        return seed is None
     if when is When.PATH_ARG:
         first = args[0] if args else None
         for key in ("file", "filename", "name"):
@@ -141,7 +152,7 @@ def refuses(when: When, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
                 first = kwargs.get(key)
         return _is_path(first)
     if when is When.NO_TZ:
-        return "tz" not in kwargs and len(args) < 2
+        return (args[1] if len(args) > 1 else kwargs.get("tz")) is None
     if when is When.NO_MTIME:
         return kwargs.get("mtime") is None
     raise AssertionError(when)  # pragma: no cover
@@ -234,25 +245,29 @@ def _make_meta(base: type) -> type:
     parent: Any = base  # type's slots, called unbound on a metaclass
 
     def __call__(cls: type, *args: Any, **kwargs: Any) -> Any:
-        rule: Rule = getattr(cls, _RULE)
-        if refuses(rule.when, args, kwargs):
-            raise violation(rule, call=True)
         real = cls.__dict__.get(_REAL)
+        # A sandbox subclass with its own constructor decides the arguments
+        # the real one gets (``super().__init__(42)``): judge only direct use
+        # and subclasses that inherit the constructor.
+        if real is not None or not ("__init__" in cls.__dict__ or "__new__" in cls.__dict__):
+            rule: Rule = getattr(cls, _RULE)
+            if refuses(rule.when, args, kwargs):
+                raise violation(rule, call=True)
         if real is not None:
             return real(*args, **kwargs)
         return parent.__call__(cls, *args, **kwargs)
 
     def __instancecheck__(cls: type, obj: object) -> bool:
         real = cls.__dict__.get(_REAL)
-        if real is not None:
-            return isinstance(obj, real)
-        return bool(parent.__instancecheck__(cls, obj))
+        if real is None:
+            return bool(parent.__instancecheck__(cls, obj))
+        return _reentrant(cls, obj, isinstance, real)
 
     def __subclasscheck__(cls: type, sub: type) -> bool:
         real = cls.__dict__.get(_REAL)
-        if real is not None:
-            return issubclass(sub, real)
-        return bool(parent.__subclasscheck__(cls, sub))
+        if real is None:
+            return bool(parent.__subclasscheck__(cls, sub))
+        return _reentrant(cls, sub, issubclass, real)
 
     def __eq__(cls: type, other: object) -> bool:
         real = cls.__dict__.get(_REAL)
@@ -277,6 +292,31 @@ def _make_meta(base: type) -> type:
     # entry is keyed by our own metaclass, which host code never uses.
     copyreg.pickle(meta, _reduce_view)
     return meta
+
+
+_checking = threading.local()
+
+
+def _reentrant(view: type, obj: object, check: Any, real: type) -> bool:
+    """``check(obj, real)``, answering False if it comes back to this view.
+
+    The view is a subclass of ``real``; for an ABC, checking ``real``
+    walks ``real.__subclasses__()``, which include the view, which checks
+    ``real`` again. The inner answer, False, leaves the outer check (on
+    ``real`` itself) to decide, so host ABC checks give the same results as
+    if the view did not exist.
+    """
+    active: set[tuple[int, int]] | None = getattr(_checking, "active", None)
+    if active is None:
+        active = _checking.active = set()
+    key = (id(view), id(obj))
+    if key in active:
+        return False
+    active.add(key)
+    try:
+        return bool(check(obj, real))
+    finally:
+        active.discard(key)
 
 
 def _reduce_view(cls: type) -> Any:

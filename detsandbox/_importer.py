@@ -36,7 +36,7 @@ from typing import Any, Final
 
 from . import _compile
 from ._policy import SANDBOX_OWNED
-from ._views import STATE, ModuleView, Views
+from ._views import ModuleView, Views, real_module
 from .errors import RestrictedImportError
 
 __all__ = ["Importer", "ModuleTable"]
@@ -48,9 +48,10 @@ _dict_get = dict.get
 _ALWAYS_PASSTHROUGH: Final = frozenset({"detsandbox"})
 # Fresh unless Policy.passthrough names them. detsandbox's examples are
 # ordinary user code. pathlib's file-system methods call os and io through
-# its module globals: run fresh, they reach the Sandbox's views (and guards)
-# of os and io, where a passed-through pathlib would reach the host's.
-DEFAULT_ISOLATED: Final = frozenset({"detsandbox._examples", "pathlib"})
+# its module globals (and, on 3.13, glob's): run fresh, they reach the
+# Sandbox's views (and guards) of os and io, where passed-through copies
+# would reach the host's.
+DEFAULT_ISOLATED: Final = frozenset({"detsandbox._examples", "glob", "pathlib"})
 
 
 class ModuleTable(dict[str, Any]):
@@ -122,16 +123,16 @@ class SandboxLoader:
         return f"<detsandbox loader for {self.name!r}>"
 
 
-_SPECS: dict[tuple[str, tuple[str, ...] | None], ModuleSpec | None] = {}
+_SPECS: dict[tuple[str, tuple[str, ...]], ModuleSpec | None] = {}
 
 
-def _find_spec(name: str, path: Sequence[str] | None) -> ModuleSpec | None:
-    key = (name, tuple(path) if path is not None else None)
+def _find_spec(name: str, path: Sequence[str]) -> ModuleSpec | None:
+    key = (name, tuple(path))
     try:
         return _SPECS[key]
     except KeyError:
         pass
-    spec = PathFinder.find_spec(name, list(path) if path is not None else None)
+    spec = PathFinder.find_spec(name, list(path))
     if spec is not None:
         spec.cached  # noqa: B018 - computed once here, copied into every module's spec
     _SPECS[key] = spec
@@ -178,6 +179,8 @@ class Importer:
         self.modules = ModuleTable(self)
         self._views: dict[int, tuple[ModuleType, ModuleView]] = {}
         self._passthrough = views.passthrough
+        #: this Sandbox's sys.path: where top-level fresh modules are found
+        self.path = list(sys.path)
         self._lock = threading.RLock()
 
     # -- policy -------------------------------------------------------------
@@ -313,15 +316,14 @@ class Importer:
         if _dict_get(self.modules, name) is not module and not isinstance(module, ModuleView):
             raise ImportError(f"module {name} not in sys.modules", name=name)
         with self._lock:
-            if isinstance(module, ModuleView):
-                real = module.__dict__[STATE][0]
+            real = real_module(module)
+            if real is not None:
                 fresh = self.views.view(real, self)
                 module.__dict__.clear()
                 module.__dict__.update(fresh.__dict__)
+                self.views.restate(module, real, self)
+                self._views[id(real)] = (real, module)
                 return module
-            spec = module.__spec__
-            if spec is not None and spec.origin:
-                _SPECS.pop((name, None), None)
             self.exec_fresh(module)
             return self.modules[name]  # type: ignore[no-any-return]
 
@@ -365,7 +367,7 @@ class Importer:
         ns = view.__dict__
         if name == "sys":
             ns["modules"] = self.modules
-            ns["path"] = list(sys.path)
+            ns["path"] = self.path
             ns["meta_path"] = list(sys.meta_path)
             ns["path_hooks"] = list(sys.path_hooks)
         else:
@@ -377,24 +379,26 @@ class Importer:
         return view
 
     def _load_fresh(self, name: str, parent: ModuleType | None) -> ModuleType:
-        path = None
+        path: Sequence[str] = self.path
         if parent is not None:
-            path = getattr(parent, "__path__", None)
-            if path is None:
+            parent_path = getattr(parent, "__path__", None)
+            if parent_path is None:
                 raise ModuleNotFoundError(
                     f"No module named {name!r}; {parent.__name__!r} is not a package",
                     name=name,
                 )
+            path = parent_path
         found = _find_spec(name, path)
+        if found is None and name in sys.builtin_module_names:
+            raise RestrictedImportError(
+                self._c_module_advice(name, "built into CPython"), name=name
+            )
         if found is None:
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
         real_loader = found.loader
         if isinstance(real_loader, ExtensionFileLoader):
-            top = name.partition(".")[0]
             raise RestrictedImportError(
-                f"{name!r} is a C extension module ({found.origin}) and cannot be "
-                "re-imported fresh in a sandbox; share it with the host: "
-                f"policy.evolve(passthrough=({top!r},))",
+                self._c_module_advice(name, f"a C extension module ({found.origin})"),
                 name=name,
                 path=found.origin,
             )
@@ -437,6 +441,18 @@ class Importer:
                 del self.modules[name]
             raise
         return self.modules[name]  # type: ignore[no-any-return]
+
+    def _c_module_advice(self, name: str, what: str) -> str:
+        top = name.partition(".")[0]
+        isolated = next(
+            (p for p in self.policy.isolate if name == p or name.startswith(p + ".")), None
+        )
+        fix = (
+            f"remove {isolated!r} from Policy.isolate"
+            if isolated
+            else f"share it with the host: policy.evolve(passthrough=({top!r},))"
+        )
+        return f"{name!r} is {what} and cannot be re-imported fresh in a sandbox; {fix}"
 
     def exec_fresh(self, module: ModuleType) -> None:
         """Run a fresh module's code in its own namespace."""

@@ -8,6 +8,7 @@ everything downstream can trust its shape; a malformed entry is a
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Iterable
 from typing import Any, Final, Literal, Self, final
 
@@ -52,11 +53,12 @@ def _names(field: str, value: object, *, example: str, pattern: bool) -> tuple[s
         if not isinstance(entry, str) or not check(entry):
             raise PolicyError(f"Policy.{field} entries must be {kind} {example!r}, got {entry!r}")
         seen[entry] = None
-    return tuple(seen)
+    # Order carries no meaning, so equal policies compare (and cache) equal.
+    return tuple(sorted(seen))
 
 
 @final
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Policy:
     """What a Sandbox may share with the host and what it refuses.
 
@@ -110,6 +112,16 @@ class Policy:
                 raise PolicyError(
                     f"Policy.{field} cannot name {sorted(owned)[0]!r}: "
                     "the sandbox provides its own view of it"
+                )
+        for name in self.isolate:
+            if name in sys.builtin_module_names or name.partition(".")[0] == "detsandbox":
+                raise PolicyError(
+                    f"Policy.isolate cannot name {name!r}: "
+                    + (
+                        "it is built into CPython and cannot run fresh"
+                        if name in sys.builtin_module_names
+                        else "detsandbox is always shared with the host"
+                    )
                 )
         both = set(self.passthrough) & set(self.isolate)
         if both:

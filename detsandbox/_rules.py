@@ -206,7 +206,13 @@ class Rules:
             ):
                 rule = Rule(qualname, pattern.kind, When.ALWAYS)
                 break
-        return self.decide(qualname, rule)
+        decided = self.decide(qualname, rule)
+        # The user may allow a name under the spelling they use (io.open)
+        # where the catalogue knows the object by another (builtins.open).
+        local = f"{canonical}.{attr}"
+        if decided is not None and local != qualname and self._user_verdict(local) is True:
+            return None
+        return decided
 
     def for_class(self, cls: type) -> Rule | None:
         """The rule refusing construction of ``cls``, if any."""

@@ -203,7 +203,8 @@ class Sandbox:
         self.close()
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else f"{len(self._importer.modules)} modules"
+        count = len(self._importer.modules)
+        state = "closed" if self._closed else f"{count} module{'s' if count != 1 else ''}"
         return f"<detsandbox.Sandbox {self._policy.mode}, {state}>"
 
     # -- internals ----------------------------------------------------------

@@ -29,7 +29,9 @@ from ._guards import MARKER
 __all__ = ["substitute"]
 
 # Modules whose functions get sandbox-aware clones.
-SHIMMED: Final = frozenset({"dataclasses", "typing", "inspect"})
+# enum: global_enum and _simple_enum write into sys.modules[cls.__module__],
+# which must be the sandbox's module, never the host's module of that name.
+SHIMMED: Final = frozenset({"dataclasses", "enum", "typing", "inspect"})
 
 _dict_get = dict.get
 

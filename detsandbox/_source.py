@@ -6,15 +6,14 @@ host: error messages quote the sandboxed line without touching host state.
 
 from __future__ import annotations
 
-import threading
 from importlib.util import decode_source
 
 from .errors import InvalidSourceError
 
 __all__ = ["as_text", "line", "remember"]
 
-_LINES: dict[str, list[str]] = {}
-_LOCK = threading.Lock()
+# filename -> source text, split into lines only when a message needs one.
+_SOURCES: dict[str, str] = {}
 
 
 def as_text(source: object, *, what: str) -> str:
@@ -35,15 +34,16 @@ def as_text(source: object, *, what: str) -> str:
 
 
 def remember(filename: str, source: str) -> None:
-    """Keep the lines of ``filename`` for error messages."""
-    lines = source.splitlines()
-    with _LOCK:
-        _LINES[filename] = lines
+    """Keep the source of ``filename`` for error messages."""
+    _SOURCES[filename] = source
 
 
 def line(filename: str, lineno: int) -> str:
     """Line ``lineno`` of a sandboxed file, stripped, or ``""``."""
-    lines = _LINES.get(filename)
-    if lines is None or not 0 < lineno <= len(lines):
+    source = _SOURCES.get(filename)
+    if source is None:
+        return ""
+    lines = source.splitlines()
+    if not 0 < lineno <= len(lines):
         return ""
     return lines[lineno - 1].strip()

@@ -18,6 +18,7 @@ reading them raises at once.
 from __future__ import annotations
 
 import threading
+import weakref
 from types import FunctionType, ModuleType
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -31,9 +32,7 @@ from ._shims import substitute
 if TYPE_CHECKING:
     from ._importer import Importer
 
-__all__ = ["STATE", "ModuleView", "Views", "views_for"]
-
-STATE: Final = "__detsandbox_view__"
+__all__ = ["ModuleView", "Views", "real_module", "views_for"]
 
 # Module metadata copied as is: the view answers to the real module's name.
 _METADATA: Final = frozenset(
@@ -52,9 +51,30 @@ _METADATA: Final = frozenset(
     }
 )
 # Never copied: replaced per Sandbox, or resolved through the view instead.
-_SKIPPED: Final = frozenset({"__builtins__", "__getattr__", "__dir__", STATE})
+_SKIPPED: Final = frozenset({"__builtins__", "__getattr__", "__dir__"})
 
 _DENY: Final = object()
+
+
+class _ViewState:
+    """What a view knows and sandboxed code must not: kept outside its dict."""
+
+    __slots__ = ("deleted", "importer", "real")
+
+    def __init__(self, real: ModuleType, importer: Importer) -> None:
+        self.real = real
+        self.importer = importer
+        self.deleted: set[str] = set()
+
+
+# view -> its state; weak, so a view dies with its Sandbox.
+_STATES: weakref.WeakKeyDictionary[ModuleType, _ViewState] = weakref.WeakKeyDictionary()
+
+
+def real_module(view: ModuleType) -> ModuleType | None:
+    """The host module behind ``view``, or None if it is not a view."""
+    state = _STATES.get(view)
+    return None if state is None else state.real
 
 
 class ModuleView(ModuleType):
@@ -65,14 +85,38 @@ class ModuleView(ModuleType):
     def __getattr__(self, name: str) -> Any:
         # Only reached for names missing from the view's dict: submodules,
         # and attributes the real module gained after the template was made.
-        state: tuple[ModuleType, Importer] | None = self.__dict__.get(STATE)
-        if state is None or (name.startswith("__") and name.endswith("__")):
+        state = _STATES.get(self)
+        if state is None or name in state.deleted or (name[:2] == "__" == name[-2:]):
             raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
-        real, importer = state
-        value = getattr(real, name)
-        result = importer.views.adapt(real.__name__, name, value, importer)
+        try:
+            value = getattr(state.real, name)
+        except AttributeError:
+            # Raised afresh: the host's error would carry the real module as .obj.
+            raise AttributeError(
+                f"module {self.__name__!r} has no attribute {name!r}", name=name, obj=self
+            ) from None
+        result = state.importer.views.adapt(state.real.__name__, name, value, state.importer)
         self.__dict__[name] = result
         return result
+
+    def __delattr__(self, name: str) -> None:
+        super().__delattr__(name)
+        state = _STATES.get(self)
+        if state is not None:
+            state.deleted.add(name)  # not fetched again from the real module
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        state = _STATES.get(self)
+        if state is not None:
+            state.deleted.discard(name)
+
+    def __dir__(self) -> list[str]:
+        state = _STATES.get(self)
+        names = set(self.__dict__)
+        if state is not None:
+            names.update(n for n in dir(state.real) if n not in state.deleted)
+        return sorted(names)
 
 
 def _denied_property(rule: Rule) -> property:
@@ -115,7 +159,7 @@ class Views:
         """What sandboxed code holds for ``value`` under ``rule``."""
         if rule is None:
             return value
-        if rule.when is When.ACCESS or not callable(value):
+        if rule.when is When.ACCESS or not callable(value) or isinstance(value, ModuleType):
             return _DENY
         hit = self._wrapped.get(id(value))
         if hit is not None and hit[0] is value:
@@ -130,10 +174,10 @@ class Views:
 
     def adapt(self, module: str, name: str, value: object, importer: Importer) -> object:
         """``module.name`` as the Sandbox of ``importer`` sees it."""
-        if isinstance(value, ModuleType):
-            return importer.module_for(value)
         value = substitute(module, value)
         rule = self.rules.for_attribute(module, name, value)
+        if isinstance(value, ModuleType) and rule is None:
+            return importer.module_for(value)
         wrapped = self.wrap(value, rule)
         if wrapped is _DENY:
             assert rule is not None
@@ -174,13 +218,15 @@ class Views:
         items: dict[str, Any] = {}
         props: dict[str, property] = {}
         for key, value in list(real.__dict__.items()):
-            if key in _SKIPPED or isinstance(value, ModuleType):
+            if key in _SKIPPED:
                 continue
             if key in _METADATA:
                 items[key] = value
                 continue
             value = substitute(name, value)
             rule = self.rules.for_attribute(name, key, value)
+            if isinstance(value, ModuleType) and rule is None:
+                continue  # resolved on first access, into the Sandbox's own module
             wrapped = self.wrap(value, rule)
             if wrapped is _DENY:
                 assert rule is not None
@@ -204,8 +250,13 @@ class Views:
         ns.update(tpl.items)
         if "__builtins__" in real.__dict__:
             ns["__builtins__"] = importer.builtins
-        ns[STATE] = (real, importer)
+        _STATES[view] = _ViewState(real, importer)
         return view
+
+    @staticmethod
+    def restate(view: ModuleType, real: ModuleType, importer: Importer) -> None:
+        """Forget what ``view`` had deleted (after a reload)."""
+        _STATES[view] = _ViewState(real, importer)
 
     def adapt_builtin(self, name: str, value: object) -> object | None:
         """What sandboxed code sees for builtin ``name``; None if it is refused outright."""

@@ -13,7 +13,9 @@ __all__ = [
     "RestrictedAccessError",
     "RestrictedImportError",
     "SandboxError",
+    "SandboxIndentationError",
     "SandboxSyntaxError",
+    "SandboxTabError",
 ]
 
 
@@ -35,6 +37,14 @@ class SandboxSyntaxError(SandboxError, SyntaxError):
     ``filename``, ``lineno``, ``offset`` and ``text`` are those of the
     sandboxed source, as for a plain :class:`SyntaxError`.
     """
+
+
+class SandboxIndentationError(SandboxSyntaxError, IndentationError):
+    """Sandboxed source is badly indented (an :class:`IndentationError`)."""
+
+
+class SandboxTabError(SandboxIndentationError, TabError):
+    """Sandboxed source mixes tabs and spaces (a :class:`TabError`)."""
 
 
 class RestrictedAccessError(SandboxError):
