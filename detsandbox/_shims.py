@@ -21,7 +21,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Iterator, Mapping
-from types import FrameType, FunctionType, ModuleType
+from types import CodeType, FrameType, FunctionType, ModuleType
 from typing import Any, Final
 
 from ._guards import MARKER
@@ -29,9 +29,17 @@ from ._guards import MARKER
 __all__ = ["substitute"]
 
 # Modules whose functions get sandbox-aware clones.
-# enum: global_enum and _simple_enum write into sys.modules[cls.__module__],
+# Module -> the functions sandboxed code calls that look sys.modules up; each
+# is cloned with every module function it reaches by name. Only these: other
+# functions keep their identity (typing.NamedTuple is a marker on 3.11).
+# enum's global_enum and _simple_enum write into sys.modules[cls.__module__],
 # which must be the sandbox's module, never the host's module of that name.
-SHIMMED: Final = frozenset({"dataclasses", "enum", "typing", "inspect"})
+SHIMMED: Final = {
+    "dataclasses": ("dataclass", "make_dataclass"),
+    "enum": ("global_enum", "_simple_enum"),
+    "typing": ("get_type_hints",),
+    "inspect": ("get_annotations", "getmodule"),
+}
 
 _dict_get = dict.get
 
@@ -92,11 +100,36 @@ _DONE: set[str] = set()
 _LOCK = threading.Lock()
 
 
+def _names(code: CodeType) -> set[str]:
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, CodeType):
+            names |= _names(const)
+    return names
+
+
+def _reachable(module: ModuleType, roots: tuple[str, ...]) -> set[str]:
+    """Module-level functions reachable from ``roots`` through global names."""
+    found: set[str] = set()
+    todo = [r for r in roots if isinstance(module.__dict__.get(r), FunctionType)]
+    while todo:
+        name = todo.pop()
+        if name in found:
+            continue
+        found.add(name)
+        for used in _names(module.__dict__[name].__code__):
+            value = module.__dict__.get(used)
+            if isinstance(value, FunctionType) and value.__module__ == module.__name__:
+                todo.append(used)
+    return found
+
+
 def _clone_module(module: ModuleType) -> None:
     namespace = dict(module.__dict__)
     namespace["sys"] = _SYS
-    for key, value in module.__dict__.items():
-        if isinstance(value, FunctionType) and value.__module__ == module.__name__:
+    for key in _reachable(module, SHIMMED[module.__name__]):
+        value = module.__dict__[key]
+        if isinstance(value, FunctionType):
             clone = FunctionType(
                 value.__code__, namespace, value.__name__, value.__defaults__, value.__closure__
             )
