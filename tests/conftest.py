@@ -1,0 +1,81 @@
+"""Shared fixtures: fixture packages on sys.path, and throwaway packages in tmp_path."""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import os
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+# detsandbox caches where it found a module by name for the whole process, so
+# every generated module gets a name no other test (or test run) has used.
+_names = itertools.count()
+
+
+@pytest.fixture
+def fixtures_path() -> Iterator[Path]:
+    """tests/fixtures on sys.path for the duration of one test."""
+    entry = str(FIXTURES)
+    sys.path.insert(0, entry)
+    try:
+        yield FIXTURES
+    finally:
+        sys.path.remove(entry)
+        _forget_host_modules(entry)
+
+
+def _forget_host_modules(entry: str) -> None:
+    """Drop host modules loaded from under ``entry`` (namespace packages too)."""
+    prefix = entry + os.sep
+    doomed = []
+    for name, module in list(sys.modules.items()):
+        spec = getattr(module, "__spec__", None)
+        places = [getattr(module, "__file__", None) or ""]
+        places += list(getattr(spec, "submodule_search_locations", None) or ())
+        if any(str(place).startswith(prefix) for place in places):
+            doomed.append(name)
+    for name in doomed:
+        del sys.modules[name]
+
+
+class Tree:
+    """A directory on sys.path to write modules into, with unique names."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def name(self, stem: str = "mod") -> str:
+        """A module name no other test uses: ``stem`` plus a process-unique suffix."""
+        return f"{stem}_ds{os.getpid()}_{next(_names)}"
+
+    def write(self, files: dict[str, str]) -> None:
+        """Write ``{relative path: source}``; sources are dedented."""
+        for rel, source in files.items():
+            path = self.root / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(textwrap.dedent(source))
+        importlib.invalidate_caches()
+
+    def path(self, rel: str) -> str:
+        return str(self.root / rel)
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Iterator[Tree]:
+    """A fresh sys.path entry in tmp_path; host imports from it are undone after."""
+    root = tmp_path / "site"
+    root.mkdir()
+    entry = str(root)
+    sys.path.insert(0, entry)
+    try:
+        yield Tree(root)
+    finally:
+        sys.path.remove(entry)
+        _forget_host_modules(entry)
