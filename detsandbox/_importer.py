@@ -132,10 +132,40 @@ def _find_spec(name: str, path: Sequence[str]) -> ModuleSpec | None:
         return _SPECS[key]
     except KeyError:
         pass
-    spec = PathFinder.find_spec(name, list(path))
+    spec = _path_find(name, path)
     if spec is not None:
         spec.cached  # noqa: B018 - computed once here, copied into every module's spec
     _SPECS[key] = spec
+    return spec
+
+
+def _path_find(name: str, path: Sequence[str]) -> ModuleSpec | None:
+    """``PathFinder.find_spec``, minus its ``_NamespacePath``.
+
+    A ``_NamespacePath`` looks its parent up in the host's ``sys.modules``
+    (a KeyError for a namespace package nested in a sandboxed one), so
+    namespace portions are collected here into a plain list instead.
+    """
+    finder_for = getattr(PathFinder, "_path_importer_cache", None)
+    if finder_for is None:  # pragma: no cover - importlib without the helper
+        return PathFinder.find_spec(name, list(path))
+    portions: list[str] = []
+    for entry in path:
+        if not isinstance(entry, str):
+            continue
+        finder = finder_for(entry)
+        if finder is None:
+            continue
+        spec = finder.find_spec(name)
+        if spec is None:
+            continue
+        if spec.loader is not None:
+            return spec  # type: ignore[no-any-return]
+        portions.extend(spec.submodule_search_locations or ())
+    if not portions:
+        return None
+    spec = ModuleSpec(name, None, is_package=True)
+    spec.submodule_search_locations = portions
     return spec
 
 
@@ -243,6 +273,12 @@ class Importer:
         fromlist: Sequence[str] = (),
         level: int = 0,
     ) -> ModuleType:
+        if not isinstance(name, str):
+            raise TypeError("module name must be a string")  # as builtins.__import__ says
+        if level < 0:
+            raise ValueError("level must be >= 0")
+        if level == 0 and not name:
+            raise ValueError("Empty module name")
         if level == 0:
             module = self.import_(name)
             if not fromlist:
@@ -294,6 +330,10 @@ class Importer:
         if not isinstance(name, str):
             raise TypeError(f"module name must be str, not {type(name).__name__}")
         level = 0
+        if not name:
+            raise ValueError("Empty module name")
+        if package is not None and not isinstance(package, str):
+            raise TypeError("__package__ not set to a string")
         if name.startswith("."):
             if not package:
                 raise TypeError(
@@ -336,7 +376,7 @@ class Importer:
                 "remove it from Policy.deny to allow it",
                 name=name,
             )
-        parent_name, _, child = name.rpartition(".")
+        parent_name = name.rpartition(".")[0]
         parent: ModuleType | None = None
         if parent_name:
             parent = self.import_(parent_name)
@@ -350,10 +390,7 @@ class Importer:
             view = self.view_of(real)
             self.modules[name] = view
             return view
-        module = self._load_fresh(name, parent)
-        if parent is not None:
-            setattr(parent, child, module)
-        return module
+        return self._load_fresh(name, parent)
 
     def _owned(self, name: str) -> ModuleType:
         if name == "__main__":
@@ -419,8 +456,11 @@ class Importer:
         )
         spec.has_location = found.has_location
         spec.cached = found.cached
-        if found.submodule_search_locations is not None:
-            spec.submodule_search_locations = list(found.submodule_search_locations)
+        locations = found.submodule_search_locations
+        if locations is not None:
+            # A namespace package's _NamespacePath recomputes itself from its
+            # parent in the *host's* sys.modules; take the paths it found.
+            spec.submodule_search_locations = list(getattr(locations, "_path", locations))
         module = ModuleType(name)
         ns = module.__dict__
         ns["__spec__"] = spec
@@ -433,14 +473,33 @@ class Importer:
             ns["__file__"] = origin
             if spec.cached:
                 ns["__cached__"] = spec.cached
+        elif locations is not None:
+            ns["__file__"] = None  # a namespace package, as importlib leaves it
         self.modules[name] = module
+        # Bound to its parent before its body runs, not after as importlib
+        # does: in an import cycle, CPython's IMPORT_FROM falls back to the
+        # *host's* sys.modules when the attribute is missing, and could hand
+        # out the host's copy of this module.
+        child = name.rpartition(".")[2]
+        if parent is not None:
+            setattr(parent, child, module)
+        # Marked initializing while its body runs, as importlib does: CPython
+        # then says "partially initialized module" in circular-import errors.
+        spec._initializing = True
         try:
             self.exec_fresh(module)
         except BaseException:
             if _dict_get(self.modules, name) is module:
                 del self.modules[name]
+            if parent is not None and getattr(parent, child, None) is module:
+                delattr(parent, child)
             raise
-        return self.modules[name]  # type: ignore[no-any-return]
+        finally:
+            spec._initializing = False
+        module = self.modules[name]
+        if parent is not None:
+            setattr(parent, child, module)
+        return module  # type: ignore[no-any-return]
 
     def _c_module_advice(self, name: str, what: str) -> str:
         top = name.partition(".")[0]

@@ -334,11 +334,6 @@ def test_circular_imports_complete_like_cpython(fixtures_path: Path, pair: tuple
     assert a is not host_a and b is not host_b
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: `import pkg.sub as name` in a cycle looks the submodule up in the host's "
-    "sys.modules (CPython's IMPORT_FROM fallback), so it fails with ImportError",
-)
 def test_circular_import_as_completes_like_cpython(fixtures_path: Path) -> None:
     sb = Sandbox()
     a = sb.import_module("dsfix_cycles.as_a")
@@ -348,11 +343,6 @@ def test_circular_import_as_completes_like_cpython(fixtures_path: Path) -> None:
     assert (host.other(), host.b.other()) == ("b", "a")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: `import pkg.sub as name` in a cycle binds the HOST's module when the "
-    "host has imported it (CPython's IMPORT_FROM falls back to the host's sys.modules)",
-)
 def test_circular_import_as_never_binds_the_host_module(fixtures_path: Path) -> None:
     host = importlib.import_module("dsfix_cycles.as_a")
     sb = Sandbox()
@@ -377,11 +367,6 @@ def test_circular_from_import_of_an_undefined_name_fails_like_cpython(
     assert "dsfix_cycles" in sb.modules
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a module being imported is not marked initializing (__spec__._initializing), "
-    "so the circular-import hint is missing from the ImportError",
-)
 def test_circular_from_import_message_names_the_partial_module(fixtures_path: Path) -> None:
     with pytest.raises(ImportError) as host_info:
         importlib.import_module("dsfix_cycles.name_a")
@@ -580,11 +565,6 @@ def test_dunder_import_errors_match_cpython(
         pytest.param("importlib.import_module('')", id="import_module-empty-name"),
         pytest.param("importlib.import_module('.base', 5)", id="import_module-non-str-package"),
     ],
-)
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: __import__/import_module skip importlib's argument checks "
-    "(empty name, non-str name or package, negative level)",
 )
 def test_import_argument_checks_match_cpython(fixtures_path: Path, expr: str) -> None:
     sb_result = outcome(lambda: run(Sandbox(), f"import importlib\nvalue = {expr}")["value"])
@@ -891,9 +871,6 @@ def test_namespace_package(fixtures_path: Path) -> None:
     assert ns["portion"].__package__ == "dsfix_ns"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="bug: a fresh namespace package has no __file__ (importlib sets None)"
-)
 def test_namespace_package_file_is_none(fixtures_path: Path) -> None:
     host = importlib.import_module("dsfix_ns")
     assert host.__file__ is None
@@ -901,11 +878,6 @@ def test_namespace_package_file_is_none(fixtures_path: Path) -> None:
     assert pkg.__file__ is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a namespace package nested in a namespace package fails with KeyError "
-    "(importlib's _NamespacePath looks the parent up in the host's sys.modules)",
-)
 def test_nested_namespace_package(fixtures_path: Path) -> None:
     deep = Sandbox().import_module("dsfix_ns.inner.deep")
     assert deep.DEEP == "deep"
