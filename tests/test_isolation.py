@@ -291,8 +291,9 @@ def test_deleting_from_a_passthrough_module_stays_deleted_in_the_sandbox() -> No
 
 @pytest.mark.xfail(
     strict=True,
-    reason="known limit (docs/security.md): setting an attribute on a class of a passthrough module changes the "
-    "host's class (views copy module dicts, classes are shared)",
+    reason="known limit (docs/security.md): setting an attribute on a class of a "
+    "passthrough module changes the host's class (views copy module dicts, classes "
+    "are shared)",
 )
 def test_class_attribute_write_on_a_passthrough_class_stays_in_the_sandbox() -> None:
     before = json.JSONEncoder.item_separator
