@@ -722,6 +722,16 @@ def _per_instance(make: Callable[[], object], n: int) -> float:
     return size / n
 
 
+def _retained(make: Callable[[], object], n: int) -> float:
+    """Traced bytes still held per object after ``n`` were made and dropped."""
+    gc.collect()
+    before = tracemalloc.get_traced_memory()[0]
+    for _ in range(n):
+        make()
+    gc.collect()
+    return (tracemalloc.get_traced_memory()[0] - before) / n
+
+
 def bench_memory(cfg: Config) -> list[Row]:
     """Row 6: memory per live Sandbox, net of the module objects it holds."""
     empty_code = compile("", "<empty>", "exec", dont_inherit=True)
@@ -741,6 +751,11 @@ def bench_memory(cfg: Config) -> list[Row]:
         sb.import_module("dsbench_tiny")
         return sb
 
+    def with_stdlib() -> object:
+        sb = Sandbox()
+        sb.call(sb.import_module("dsbench_dataclasses").run, 1)
+        return sb
+
     def plain_module(name: str, code: Any) -> Callable[[], object]:
         def make() -> object:
             module = ModuleType(name)
@@ -757,7 +772,7 @@ def bench_memory(cfg: Config) -> list[Row]:
         "plain_empty": plain_module("empty", empty_code),
         "plain_tiny": plain_module("dsbench_tiny", tiny_code),
     }
-    for make in makers.values():  # warm caches outside the trace
+    for make in [*makers.values(), with_stdlib]:  # warm caches outside the trace
         for _ in range(3):
             make()
     results: dict[str, list[float]] = {name: [] for name in makers}
@@ -768,6 +783,8 @@ def bench_memory(cfg: Config) -> list[Row]:
         for _ in range(cfg.mem_repeats):
             for name, make in makers.items():
                 results[name].append(_per_instance(make, cfg.mem_instances))
+        dropped = max(10, cfg.mem_instances // 10)
+        retained = _retained(with_stdlib, dropped)
     finally:
         if not was_tracing:
             tracemalloc.stop()
@@ -796,6 +813,13 @@ def bench_memory(cfg: Config) -> list[Row]:
             baseline=f"plain module {fmt_bytes(m['plain_tiny'])}",
             target=target,
         ).judge((m["tiny"] - m["plain_tiny"]) / 1024),
+        Row(
+            "6d",
+            f"  retained after dropping {dropped} Sandboxes that imported dsbench_dataclasses",
+            measured=f"{fmt_bytes(retained)} per Sandbox",
+            target=Target("<=", 1, "KiB"),
+            data={"retained_bytes_per_dropped_sandbox": retained, "dropped": dropped},
+        ).judge(retained / 1024),
     ]
 
 
