@@ -136,11 +136,11 @@ END = "<!-- catalogue: end -->"
 
 _WHEN_TEXT = {
     When.ALWAYS: "every call (a class: every construction; a `module.*` pattern: every function)",
-    When.NO_ARGS: "a call with no arguments",
+    When.NO_ARGS: "a call whose first argument is missing or `None`",
     When.ONE_ARG: "a call without the time tuple",
-    When.UNSEEDED: "construction without a seed",
+    When.UNSEEDED: "construction or seeding without a seed, or with `None`",
     When.PATH_ARG: "a call given a path rather than a file object",
-    When.NO_TZ: "a call without `tz`",
+    When.NO_TZ: "a call without `tz`, or with `tz=None`",
     When.NO_MTIME: "a call without `mtime`",
     When.ACCESS: "reading the name at all",
 }

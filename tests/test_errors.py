@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import glob
 import importlib.machinery
+import importlib.util
 import itertools
 import os
 import pickle
@@ -34,7 +35,9 @@ from detsandbox import (
     RestrictedImportError,
     Sandbox,
     SandboxError,
+    SandboxIndentationError,
     SandboxSyntaxError,
+    SandboxTabError,
 )
 from detsandbox import errors as errors_module
 
@@ -49,6 +52,8 @@ TREE = [
     (PolicyError, ValueError),
     (InvalidSourceError, TypeError),
     (SandboxSyntaxError, SyntaxError),
+    (SandboxIndentationError, IndentationError),
+    (SandboxTabError, TabError),
     (RestrictedImportError, ImportError),
     (RestrictedAccessError, Exception),
 ]
@@ -68,6 +73,8 @@ def test_every_error_is_a_sandbox_error_and_refines_a_builtin(
 def test_the_tree_is_exactly_these_classes() -> None:
     assert sorted(errors_module.__all__) == sorted(e.__name__ for e, _ in TREE)
     assert SandboxError.__bases__ == (Exception,)
+    assert SandboxIndentationError.__bases__ == (SandboxSyntaxError, IndentationError)
+    assert SandboxTabError.__bases__ == (SandboxIndentationError, TabError)
     # Only the builtin each one refines: no accidental extra bases.
     assert not issubclass(RestrictedAccessError, (ValueError, TypeError, ImportError))
     assert not issubclass(PolicyError, TypeError)
@@ -315,23 +322,51 @@ def test_syntax_error_in_an_imported_module(tmp_path: Path) -> None:
     assert name not in sys.modules
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: IndentationError and TabError become a plain SandboxSyntaxError, so "
-    "`except IndentationError` no longer catches them",
-)
-@pytest.mark.parametrize(
-    ("source", "builtin"),
-    [
-        ("if True:\nx = 1\n", IndentationError),
-        ("if True:\n\tx = 1\n        y = 2\n", TabError),
-    ],
-    ids=["IndentationError", "TabError"],
-)
-def test_syntax_error_subclasses_are_kept(source: str, builtin: type[SyntaxError]) -> None:
-    with pytest.raises(builtin) as info:
+INDENTATION_ERRORS = [
+    pytest.param("if True:\nx = 1\n", SandboxIndentationError, id="expected an indented block"),
+    pytest.param("x = 1\n    y = 2\n", SandboxIndentationError, id="unexpected indent"),
+    pytest.param("if True:\n        x = 1\n    y = 2\n", SandboxIndentationError, id="unindent"),
+    pytest.param("if True:\n\tx = 1\n        y = 2\n", SandboxTabError, id="TabError"),
+]
+
+
+@pytest.mark.parametrize(("source", "error"), INDENTATION_ERRORS)
+def test_syntax_error_subclasses_are_kept(source: str, error: type[SyntaxError]) -> None:
+    host = _host_syntax_error(source, "indent_wf.py")
+    with pytest.raises(SandboxSyntaxError) as info:
         Sandbox().exec(source, filename="indent_wf.py")
-    assert isinstance(info.value, SandboxSyntaxError)
+    err = info.value
+    assert type(err) is error
+    assert isinstance(err, type(host))  # `except IndentationError/TabError` catches it
+    assert str(err) == str(host)
+    assert (err.msg, err.filename, err.lineno, err.offset, err.text) == (
+        host.msg,
+        host.filename,
+        host.lineno,
+        host.offset,
+        host.text,
+    )
+    assert err.__cause__ is None and err.__suppress_context__ is True
+    again = pickle.loads(pickle.dumps(err))
+    assert type(again) is error and str(again) == str(err)
+    assert traceback.format_exception_only(type(err), err)[-1] == (
+        f"detsandbox.{error.__name__}: {host.msg}\n"
+    )
+
+
+def test_indentation_errors_inside_sandboxed_exec_and_compile() -> None:
+    ns = Sandbox().exec(
+        """
+caught = []
+for call in (lambda: exec('if 1:\\npass'), lambda: compile('\\tx = 1', 'c.py', 'exec')):
+    try:
+        call()
+    except IndentationError as exc:
+        caught.append(type(exc).__name__)
+""",
+        filename="inner_indent_wf.py",
+    )
+    assert ns["caught"] == ["SandboxIndentationError", "SandboxIndentationError"]
 
 
 # -- misuse of the API -------------------------------------------------------------------------
@@ -424,6 +459,20 @@ def test_a_c_extension_outside_the_stdlib_cannot_run_fresh(site: Path) -> None:
     )
     again = pickle.loads(pickle.dumps(info.value))
     assert (again.name, again.path, str(again)) == (name, str(path), str(info.value))
+
+
+def test_an_isolated_c_extension_stdlib_module_says_to_remove_it_from_isolate() -> None:
+    spec = importlib.util.find_spec("_bisect")
+    assert spec is not None and spec.origin is not None
+    if not spec.origin.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)):
+        pytest.skip("_bisect is built into this interpreter")
+    with pytest.raises(RestrictedImportError) as info:
+        Sandbox(Policy.strict(isolate=("_bisect",))).exec("import _bisect\n")
+    assert (info.value.name, info.value.path) == ("_bisect", spec.origin)
+    assert str(info.value) == (
+        f"'_bisect' is a C extension module ({spec.origin}) and cannot be re-imported fresh "
+        "in a sandbox; remove '_bisect' from Policy.isolate"
+    )
 
 
 def test_bytecode_without_source_cannot_run_fresh(site: Path) -> None:
