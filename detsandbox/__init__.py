@@ -7,10 +7,16 @@ hook -> views and guards -> sandbox.
 
 from __future__ import annotations
 
+from . import lowlevel as lowlevel
+from ._clock import Clock as Clock
 from ._importer import invalidate_caches as invalidate_caches
+from ._journal import Event as Event
+from ._journal import Journal as Journal
 from ._policy import Policy as Policy
 from ._sandbox import Sandbox as Sandbox
 from .errors import InvalidSourceError as InvalidSourceError
+from .errors import JournalError as JournalError
+from .errors import NondeterminismError as NondeterminismError
 from .errors import PolicyError as PolicyError
 from .errors import RestrictedAccessError as RestrictedAccessError
 from .errors import RestrictedImportError as RestrictedImportError
@@ -20,7 +26,12 @@ from .errors import SandboxSyntaxError as SandboxSyntaxError
 from .errors import SandboxTabError as SandboxTabError
 
 __all__ = [
+    "Clock",
+    "Event",
     "InvalidSourceError",
+    "Journal",
+    "JournalError",
+    "NondeterminismError",
     "Policy",
     "PolicyError",
     "RestrictedAccessError",

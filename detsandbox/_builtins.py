@@ -29,6 +29,7 @@ _real_eval = builtins.eval
 _real_compile = builtins.compile
 _real_getattr = builtins.getattr
 _real_type = builtins.type
+_real_id = builtins.id
 _CodeType: Final = type(compile("", "", "exec"))
 
 
@@ -53,7 +54,7 @@ def _caller_namespaces(
 
 def builtins_template(views: Views) -> dict[str, Any]:
     """The builtins dict shared by the Sandboxes of one policy, minus ``__import__``."""
-    hot = views.rules.hot
+    hot = views.hot
 
     def code(source: Any, filename: str, mode: str, flags: int = 0) -> Any:
         if isinstance(source, _CodeType):
@@ -120,6 +121,23 @@ def builtins_template(views: Views) -> dict[str, Any]:
             items[key] = wrapped
     # builtins.__loader__ is BuiltinImporter, which imports around the sandbox.
     items["__loader__"] = items["__spec__"] = None
+    if views.deterministic:
+        from ._ordered import OrderedFrozenSet, OrderedSet, stable_hash
+        from ._substitutes import current_run
+
+        def id(obj: object) -> int:
+            run = current_run()
+            return run.ids(obj) if run is not None else _real_id(obj)
+
+        items.update(
+            {
+                "set": OrderedSet,
+                "frozenset": OrderedFrozenSet,
+                "__ds_set__": OrderedSet,
+                "hash": stable_hash,
+                "id": id,
+            }
+        )
     items.update(
         {
             "exec": exec,

@@ -12,6 +12,9 @@ Two things happen here beyond :func:`compile`:
   ``type(x)`` with one argument becomes ``__ds_type__(type, x)``, which hands
   back the restricting view of a refused class. Only these names are
   rewritten; every other attribute access runs at full speed.
+* In deterministic modes (``ORDERED_SETS`` in the rewrite set), set
+  displays and comprehensions build insertion-ordered sets (``_ordered``),
+  whose order does not depend on the process's hash seed.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import ast
 import os
 import threading
 from types import CodeType
+from typing import Final
 
 from . import _source
 from .errors import SandboxIndentationError, SandboxSyntaxError, SandboxTabError
@@ -27,9 +31,33 @@ from .errors import SandboxIndentationError, SandboxSyntaxError, SandboxTabError
 __all__ = ["compile_file", "compile_source", "compile_string"]
 
 
+#: Not an identifier, so never an attribute name: in the rewrite set, it asks
+#: for ordered set displays (and keys the compile cache apart).
+ORDERED_SETS: Final = "{ordered sets}"
+
+
 class _Rewriter(ast.NodeTransformer):
     def __init__(self, hot: frozenset[str]) -> None:
         self.hot = hot
+        self.ordered_sets = ORDERED_SETS in hot
+
+    def visit_Set(self, node: ast.Set) -> ast.expr:
+        self.generic_visit(node)
+        if not self.ordered_sets:
+            return node
+        items = ast.List(elts=node.elts, ctx=ast.Load())
+        return ast.copy_location(self._ordered(items), node)
+
+    def visit_SetComp(self, node: ast.SetComp) -> ast.expr:
+        self.generic_visit(node)
+        if not self.ordered_sets:
+            return node
+        gen = ast.GeneratorExp(elt=node.elt, generators=node.generators)
+        return ast.copy_location(self._ordered(gen), node)
+
+    @staticmethod
+    def _ordered(items: ast.expr) -> ast.expr:
+        return ast.Call(func=ast.Name(id="__ds_set__", ctx=ast.Load()), args=[items], keywords=[])
 
     def visit_Attribute(self, node: ast.Attribute) -> ast.expr:
         self.generic_visit(node)

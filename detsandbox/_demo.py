@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from typing import TextIO
 
+from ._journal import Journal
 from ._policy import Policy
 from ._sandbox import Sandbox
 from .errors import RestrictedAccessError
@@ -43,4 +45,18 @@ def run_demo(out: TextIO) -> int:
     else:  # pragma: no cover - the demo's point is that this cannot happen
         say("   (not refused: this is a bug in detsandbox)")
         return 1
+
+    say()
+    say("4. Deterministic mode: the same call gets a logical clock, and replays")
+    recording = Sandbox(Policy.deterministic(seed=7, record=True))
+    stamp = recording.import_module("detsandbox._examples.stamp_order")
+    say(f"   run(7) -> {recording.call(stamp.run, 7)!r}")
+    journal = recording.journal
+    event = journal[0]
+    where = os.path.basename(event.location)
+    say(f"   journal: {len(journal)} event, {event.qualname}() -> {event.result} at {where}")
+    replaying = Sandbox(Policy.replay(Journal.from_json(journal.to_json())))
+    again = replaying.import_module("detsandbox._examples.stamp_order")
+    say(f"   replayed run(7) -> {replaying.call(again.run, 7)!r}")
+    replaying.finish_replay()
     return 0

@@ -85,9 +85,29 @@ def _user_frame(inner: FrameType) -> FrameType:
     return inner
 
 
-def violation(rule: Rule, *, call: bool, mode: str = "strict") -> RestrictedAccessError:
+def location_of(frame: FrameType) -> str:
+    """``file:line`` of ``frame`` if it is the user's sandboxed frame, else as location()."""
+    builtins = frame.f_builtins
+    code = frame.f_code
+    if MARKER in builtins and not code.co_filename.startswith(_STDLIB):
+        return f"{code.co_filename}:{frame.f_lineno}"
+    return location()
+
+
+def location() -> str:
+    """``file:line`` of the sandboxed code making the current call."""
+    inner = _sandbox_frame()
+    if inner is None:
+        return "<host>"
+    frame = _user_frame(inner)
+    return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+
+
+def violation(rule: Rule, *, call: bool) -> RestrictedAccessError:
     """The error for sandboxed code reaching ``rule``'s name."""
     inner = _sandbox_frame()
+    sandbox = inner.f_builtins.get(MARKER) if inner is not None else None
+    mode = sandbox._policy.mode if sandbox is not None else "strict"
     name = rule.qualname + ("()" if call and rule.when is not When.ACCESS else "")
     what, advice = rule.kind.value
     parts = [f"{name} is not allowed in a {mode} sandbox"]
@@ -200,8 +220,11 @@ class Guard:
         raise AttributeError(f"{self._rule.qualname} (restricted) has no attribute {name!r}")
 
     @property
-    def __signature__(self) -> inspect.Signature:
-        return inspect.signature(self._real)
+    def __signature__(self) -> inspect.Signature | None:
+        try:
+            return inspect.signature(self._real)
+        except (ValueError, TypeError):  # a builtin without one: "no signature"
+            return None
 
     @property
     def __module__(self) -> str:  # type: ignore[override]
@@ -237,6 +260,9 @@ def resolve(qualname: str) -> object:
 
 _REAL: Final = "__ds_real__"
 _RULE: Final = "__ds_rule__"
+_SUBST: Final = "__ds_subst__"
+#: Set by _substitutes: runs a refused construction through the Sandbox's Run.
+construct_hook: Any = None
 _METAS: dict[type, type] = {}
 _METAS_LOCK = threading.Lock()
 
@@ -246,13 +272,22 @@ def _make_meta(base: type) -> type:
 
     def __call__(cls: type, *args: Any, **kwargs: Any) -> Any:
         real = cls.__dict__.get(_REAL)
-        # A sandbox subclass with its own constructor decides the arguments
-        # the real one gets (``super().__init__(42)``): judge only direct use
-        # and subclasses that inherit the constructor.
-        if real is not None or not ("__init__" in cls.__dict__ or "__new__" in cls.__dict__):
-            rule: Rule = getattr(cls, _RULE)
-            if refuses(rule.when, args, kwargs):
+        rule: Rule = getattr(cls, _RULE)
+        # A sandbox subclass of a seeded class with its own constructor
+        # decides the seed the real one gets (``super().__init__(42)``); an
+        # unseeded one reaches the view's guarded seed() method instead.
+        own_ctor = "__init__" in cls.__dict__ or "__new__" in cls.__dict__
+        judged = real is not None or rule.when is not When.UNSEEDED or not own_ctor
+        if judged and refuses(rule.when, args, kwargs):
+            subst = getattr(cls, _SUBST, None)
+            if subst is None or construct_hook is None:
                 raise violation(rule, call=True)
+            # Deterministic mode: the constructor's missing seed comes
+            # from the Sandbox; a view gives the substitute's instance.
+            seed = construct_hook(rule, subst, args, kwargs)
+            if real is not None:
+                return subst.rebuild(seed)
+            return parent.__call__(cls, seed, *args[1:], **kwargs)
         if real is not None:
             return real(*args, **kwargs)
         return parent.__call__(cls, *args, **kwargs)
@@ -326,8 +361,15 @@ def _reduce_view(cls: type) -> Any:
     return (resolve, (f"{real.__module__}.{real.__qualname__}",))
 
 
-def class_view(real: type, rule: Rule) -> type | None:
-    """A restricting stand-in for ``real``, or None if it cannot be subclassed."""
+def class_view(
+    real: type, rule: Rule, subst: Any = None, methods: dict[str, Any] | None = None
+) -> type | None:
+    """A restricting stand-in for ``real``, or None if it cannot be subclassed.
+
+    ``subst`` is deterministic mode's substitution for a refused construction;
+    ``methods`` are guarded methods the view defines over the real ones, so
+    that sandbox subclasses reach them too (``Random.seed`` from ``__init__``).
+    """
     base = type(real)
     with _METAS_LOCK:
         meta = _METAS.get(base)
@@ -340,6 +382,8 @@ def class_view(real: type, rule: Rule) -> type | None:
         "__slots__": (),
         _REAL: real,
         _RULE: rule,
+        _SUBST: subst,
+        **(methods or {}),
     }
     try:
         view: type = meta(real.__name__, (real,), namespace)

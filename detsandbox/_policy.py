@@ -10,14 +10,18 @@ from __future__ import annotations
 import dataclasses
 import sys
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any, Final, Literal, Self, final
 
+from ._clock import DEFAULT_START
+from ._journal import Journal
+from ._run import load_timezone
 from .errors import PolicyError
 
 __all__ = ["MODES", "Policy"]
 
-Mode = Literal["strict"]
-MODES: Final = ("strict",)
+Mode = Literal["strict", "deterministic", "replay"]
+MODES: Final = ("strict", "deterministic", "replay")
 
 # Modules the sandbox provides itself; they can be neither passed through
 # explicitly nor run fresh (see docs/design.md, "Modules the sandbox owns").
@@ -70,7 +74,21 @@ class Policy:
 
     ``mode``
         ``"strict"``: every nondeterministic or side-effecting call raises
-        :class:`~detsandbox.RestrictedAccessError`.
+        :class:`~detsandbox.RestrictedAccessError`. ``"deterministic"``:
+        clocks, randomness, uuids and the time zone get substitutes derived
+        from ``seed`` and ``start``; host facts and I/O still raise.
+        ``"replay"``: as deterministic, but every intercepted call returns
+        what ``journal`` recorded, and a different call raises
+        :class:`~detsandbox.NondeterminismError`.
+    ``seed``, ``start``, ``timezone``
+        Deterministic mode's seed (an int >= 0), where its wall clock starts
+        (an aware datetime or epoch seconds), and its local time zone
+        (``"UTC"`` or an IANA key).
+    ``record``
+        Deterministic mode keeps a :class:`~detsandbox.Journal` of every
+        intercepted call (``Sandbox.journal``).
+    ``journal``
+        The journal replay mode replays.
     ``passthrough``
         Extra modules shared with the host (the standard library already
         is); a name covers its submodules. Shared modules are seen through
@@ -91,12 +109,18 @@ class Policy:
     isolate: tuple[str, ...] = ()
     allow: tuple[str, ...] = ()
     deny: tuple[str, ...] = ()
+    seed: int = 0
+    start: datetime | float = DEFAULT_START
+    timezone: str = "UTC"
+    record: bool = False
+    journal: Journal | None = dataclasses.field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise PolicyError(
                 f"Policy.mode must be one of {', '.join(map(repr, MODES))}, got {self.mode!r}"
             )
+        self._check_run_fields()
         fields = {
             "passthrough": ("pydantic", False),
             "isolate": ("logging", False),
@@ -135,10 +159,88 @@ class Policy:
                 f"Policy names {sorted(both)[0]!r} in both allow and deny; keep it in one of them"
             )
 
+    def _check_run_fields(self) -> None:
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise PolicyError(f"Policy.seed must be an int >= 0, got {self.seed!r}")
+        start = self.start
+        if isinstance(start, datetime):
+            if start.tzinfo is None or start.utcoffset() is None:
+                raise PolicyError(
+                    f"Policy.start must be timezone-aware, got {start!r}: "
+                    "write datetime(..., tzinfo=timezone.utc)"
+                )
+        elif not isinstance(start, (int, float)) or isinstance(start, bool):
+            raise PolicyError(
+                f"Policy.start must be an aware datetime or epoch seconds, got {start!r}"
+            )
+        if not isinstance(self.timezone, str):
+            raise PolicyError(f"Policy.timezone must be a str, got {self.timezone!r}")
+        load_timezone(self.timezone)  # raises PolicyError for unknown zones
+        if not isinstance(self.record, bool):
+            raise PolicyError(f"Policy.record must be True or False, got {self.record!r}")
+        if self.record and self.mode != "deterministic":
+            raise PolicyError(
+                f"Policy.record=True needs mode 'deterministic', not {self.mode!r}: "
+                "use Policy.deterministic(record=True)"
+            )
+        if self.mode == "replay":
+            if not isinstance(self.journal, Journal):
+                raise PolicyError(
+                    f"replay needs a detsandbox.Journal, got {self.journal!r}: "
+                    "use Policy.replay(Journal.from_json(text))"
+                )
+        elif self.journal is not None:
+            raise PolicyError(
+                f"Policy.journal is only used in replay mode, not {self.mode!r}: "
+                "use Policy.replay(journal)"
+            )
+
+    @property
+    def restrictions(self) -> tuple[object, ...]:
+        """What decides the guards: equal for policies that differ only per run.
+
+        Seeds, starts and journals vary with every workflow run; the guards
+        and module templates built from a policy depend only on this key.
+        """
+        kind = "strict" if self.mode == "strict" else "deterministic"
+        zone = self.timezone if kind == "deterministic" else None
+        return (kind, self.passthrough, self.isolate, self.allow, self.deny, zone)
+
     @classmethod
     def strict(cls, **changes: Any) -> Self:
         """Every nondeterministic or side-effecting call raises (the default)."""
         return cls(mode="strict").evolve(**changes)
+
+    @classmethod
+    def deterministic(
+        cls,
+        seed: int = 0,
+        start: datetime | float = DEFAULT_START,
+        *,
+        record: bool = False,
+        **changes: Any,
+    ) -> Self:
+        """Clocks, randomness and uuids answered from ``seed`` and ``start``."""
+        return cls(mode="deterministic", seed=seed, start=start, record=record).evolve(**changes)
+
+    @classmethod
+    def replay(cls, journal: Journal, **changes: Any) -> Self:
+        """Every intercepted call returns what ``journal`` recorded, in order.
+
+        The seed, start and time zone are the journal's.
+        """
+        if not isinstance(journal, Journal):
+            raise PolicyError(
+                f"Policy.replay() needs a detsandbox.Journal, got {type(journal).__name__}: "
+                "read one with Journal.from_json(text)"
+            )
+        return cls(
+            mode="replay",
+            journal=journal,
+            seed=journal.seed,
+            start=journal.start_ns / 1e9,
+            timezone=journal.timezone,
+        ).evolve(**changes)
 
     def evolve(self, **changes: Any) -> Self:
         """A copy of this policy with ``changes`` applied and validated."""

@@ -13,10 +13,12 @@ import sys
 import threading
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from ._catalog import ALIASES, CATALOG, METHOD_OWNERS, SAFE, Kind, When
-from ._policy import Policy
+
+if TYPE_CHECKING:
+    from ._policy import Policy
 
 __all__ = ["Rule", "Rules", "rules_for"]
 
@@ -48,9 +50,10 @@ class _Resolver:
         self.patterns = {q[:-2]: r for q, r in entries.items() if q.endswith(".*")}
         self.method_owners = method_owners
         # id -> (object kept alive so the id stays valid, rule)
-        self.objects: dict[int, tuple[object, Rule]] = {}
-        # id(class) -> (class, {method name: rule})
-        self.methods: dict[int, tuple[type, dict[str, Rule]]] = {}
+        # id -> (object, rule, rank of the name: see _resolve)
+        self.objects: dict[int, tuple[object, Rule, int]] = {}
+        # id(class) -> (class, {method name: (rule, rank)})
+        self.methods: dict[int, tuple[type, dict[str, tuple[Rule, int]]]] = {}
         self._pending = [q for q in entries if not q.endswith(".*")]
         self._seen_modules = -1
         self._lock = threading.Lock()
@@ -66,21 +69,31 @@ class _Resolver:
     def _resolve(self, qualname: str) -> bool:
         rule = self.by_name[qualname]
         method = _split_owner(qualname, self.method_owners)
+        # One object can have several catalogued names (builtins.open,
+        # io.open, _io.open): errors name it by the most public one, the same
+        # whatever order the host imported the modules in. Found through a
+        # C module only ("_random" before "random"), the entry is looked up
+        # again once the public module exists, whose object may differ.
+        top = qualname.partition(".")[0]
+        direct = top in sys.modules
+        rank = 0 if not direct else 1 if top in ALIASES else 2
         if method:
             owner = _lookup(method[0])
             if owner is _MISSING:
                 return False
             if isinstance(owner, type):
-                self.methods.setdefault(id(owner), (owner, {}))[1][method[1]] = rule
-                return True
+                names = self.methods.setdefault(id(owner), (owner, {}))[1]
+                if method[1] not in names or names[method[1]][1] < rank:
+                    names[method[1]] = (rule, rank)
+                return direct
         obj = _lookup(qualname)
         if obj is _MISSING:
             return False
         if not isinstance(obj, _BY_NAME_ONLY) and not isinstance(obj, ModuleType):
-            self.objects.setdefault(id(obj), (obj, rule))
-        # Found through a C module only ("_random" before "random"): look
-        # again once the public module exists, whose object may differ.
-        return qualname.partition(".")[0] in sys.modules
+            hit = self.objects.get(id(obj))
+            if hit is None or hit[0] is not obj or hit[2] < rank:
+                self.objects[id(obj)] = (obj, rule, rank)
+        return direct
 
 
 _MISSING: Final = object()
@@ -183,6 +196,10 @@ class Rules:
 
     def for_attribute(self, module: str, attr: str, value: object) -> Rule | None:
         """The rule for ``module.attr`` holding ``value``, or None if it is free."""
+        return self.classify(module, attr, value)[0]
+
+    def classify(self, module: str, attr: str, value: object) -> tuple[Rule | None, Rule | None]:
+        """(the rule that applies, the rule the catalogue alone would apply)."""
         canonical = ALIASES.get(module, module)
         qualname = f"{canonical}.{attr}"
         rule: Rule | None = None
@@ -211,8 +228,8 @@ class Rules:
         # where the catalogue knows the object by another (builtins.open).
         local = f"{canonical}.{attr}"
         if decided is not None and local != qualname and self._user_verdict(local) is True:
-            return None
-        return decided
+            decided = None
+        return decided, rule
 
     def for_class(self, cls: type) -> Rule | None:
         """The rule refusing construction of ``cls``, if any."""
@@ -247,9 +264,9 @@ class Rules:
             for resolver in (self._denied, _CATALOG):
                 entry = resolver.methods.get(id(klass))
                 if entry is not None and entry[0] is klass:
-                    rule = entry[1].get(name)
-                    if rule is not None:
-                        return self.decide(rule.qualname, rule)
+                    found = entry[1].get(name)
+                    if found is not None:
+                        return self.decide(found[0].qualname, found[0])
         return None
 
     def refresh(self) -> None:
@@ -257,14 +274,15 @@ class Rules:
         _CATALOG.refresh()
 
 
-_RULES: dict[Policy, Rules] = {}
+_RULES: dict[tuple[tuple[str, ...], tuple[str, ...]], Rules] = {}
 _RULES_LOCK = threading.Lock()
 
 
 def rules_for(policy: Policy) -> Rules:
-    """The shared Rules of ``policy`` (equal policies share one)."""
+    """The shared Rules of ``policy``: one per (allow, deny)."""
+    key = (policy.allow, policy.deny)
     try:
-        return _RULES[policy]
+        return _RULES[key]
     except KeyError:
         with _RULES_LOCK:
-            return _RULES.setdefault(policy, Rules(policy))
+            return _RULES.setdefault(key, Rules(policy))

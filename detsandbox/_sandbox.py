@@ -19,10 +19,13 @@ from types import MappingProxyType, ModuleType, TracebackType
 from typing import Any, ParamSpec, Self, TypeVar, final
 
 from . import _compile, _source
+from ._clock import Clock
 from ._guards import MARKER, current
 from ._importer import Importer
+from ._journal import Journal
 from ._policy import Policy
 from ._rules import _MISSING, _lookup
+from ._run import Run
 from ._views import views_for
 from .errors import InvalidSourceError, PolicyError, SandboxError
 
@@ -85,7 +88,7 @@ class Sandbox:
         value = sb.call(mod.run, 1, x=2)
     """
 
-    __slots__ = ("__weakref__", "_builtins", "_closed", "_importer", "_policy", "_views")
+    __slots__ = ("__weakref__", "_builtins", "_closed", "_importer", "_policy", "_run", "_views")
 
     def __init__(self, policy: Policy | None = None) -> None:
         if policy is None:
@@ -96,11 +99,13 @@ class Sandbox:
                 "build one with Policy.strict()"
             )
         self._policy = policy
+        self._run = Run(policy) if policy.mode != "strict" else None
         self._views = views = views_for(policy)
-        module = ModuleType("builtins")
+        # An empty module dict takes the template with CPython's fast copy.
+        module = ModuleType.__new__(ModuleType)
         self._builtins = ns = module.__dict__
         ns.update(views.builtins)
-        self._importer = importer = Importer(views, ns)
+        self._importer = importer = Importer(views, policy, ns)
         ns["__import__"] = importer.__import__
         ns[MARKER] = self
         importer.modules["builtins"] = module
@@ -112,6 +117,49 @@ class Sandbox:
     def policy(self) -> Policy:
         """The Policy this Sandbox enforces."""
         return self._policy
+
+    @property
+    def clock(self) -> Clock:
+        """The logical clock of a deterministic Sandbox; the host may advance it.
+
+        Raises SandboxError in strict mode, which has no clock of its own.
+        """
+        return self._deterministic("clock").clock
+
+    @property
+    def seed(self) -> int:
+        """The seed every random value of a deterministic Sandbox derives from."""
+        return self._deterministic("seed").seed
+
+    @property
+    def journal(self) -> Journal:
+        """The journal being recorded (``record=True``) or replayed."""
+        journal = self._deterministic("journal").journal
+        if journal is None:
+            raise SandboxError(
+                "this Sandbox keeps no journal: use Policy.deterministic(record=True) to "
+                "record one, or Policy.replay(journal) to replay one"
+            )
+        return journal
+
+    def finish_replay(self) -> None:
+        """Raise NondeterminismError if replay has not consumed the whole journal.
+
+        Call it when the replayed run is over: a call that the code no longer
+        makes shows up only here.
+        """
+        run = self._deterministic("finish_replay()")
+        if not run.replaying:
+            raise SandboxError("finish_replay() is for a Sandbox made with Policy.replay()")
+        run.finish()
+
+    def _deterministic(self, what: str) -> Run:
+        if self._run is None:
+            raise SandboxError(
+                f"Sandbox.{what} exists in deterministic and replay mode, not in "
+                f"{self._policy.mode!r} mode: use Policy.deterministic()"
+            )
+        return self._run
 
     @property
     def modules(self) -> Mapping[str, ModuleType]:
@@ -137,7 +185,7 @@ class Sandbox:
             raise InvalidSourceError(
                 f"Sandbox.exec() expects name to be a module name such as 'wf', got {name!r}"
             )
-        code = _compile.compile_string(text, filename, self._views.rules.hot)
+        code = _compile.compile_string(text, filename, self._views.hot)
         module = ModuleType(name)
         ns = module.__dict__
         loader = _ExecLoader(text)
@@ -163,7 +211,9 @@ class Sandbox:
     def import_module(self, name: str) -> ModuleType:
         """Import ``name`` into this Sandbox: fresh, or a view if passthrough."""
         self._check_open()
-        if not isinstance(name, str) or not all(p.isidentifier() for p in name.split(".")):
+        if not isinstance(name, str) or not (
+            name.isidentifier() or all(p.isidentifier() for p in name.split("."))
+        ):
             raise InvalidSourceError(
                 f"Sandbox.import_module() expects a module name such as 'app.workflow', "
                 f"got {name!r}"

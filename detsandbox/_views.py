@@ -19,15 +19,19 @@ from __future__ import annotations
 
 import threading
 import weakref
-from types import FunctionType, ModuleType
+from collections.abc import Callable
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from ._builtins import builtins_template
-from ._catalog import When
+from ._catalog import Kind, When
+from ._compile import ORDERED_SETS
 from ._guards import Guard, class_view, violation
 from ._policy import Policy
 from ._rules import Rule, Rules, rules_for
+from ._run import load_timezone
 from ._shims import substitute
+from ._substitutes import ZONE_VALUES, Recorded, Substitute, lookup, zone_value
 
 if TYPE_CHECKING:
     from ._importer import Importer
@@ -57,14 +61,23 @@ _DENY: Final = object()
 
 
 class _ViewState:
-    """What a view knows and sandboxed code must not: kept outside its dict."""
+    """What a view knows and sandboxed code must not: kept outside its dict.
 
-    __slots__ = ("deleted", "importer", "real")
+    It holds its Importer weakly: the Importer's module table holds the view,
+    and a strong reference back would keep every view, and so its Sandbox,
+    alive in ``_STATES`` forever.
+    """
+
+    __slots__ = ("_importer", "deleted", "real")
 
     def __init__(self, real: ModuleType, importer: Importer) -> None:
         self.real = real
-        self.importer = importer
+        self._importer = weakref.ref(importer)
         self.deleted: set[str] = set()
+
+    @property
+    def importer(self) -> Importer | None:
+        return self._importer()
 
 
 # view -> its state; weak, so a view dies with its Sandbox.
@@ -77,31 +90,51 @@ def real_module(view: ModuleType) -> ModuleType | None:
     return None if state is None else state.real
 
 
-class ModuleView(ModuleType):
-    """A passthrough module as one Sandbox sees it."""
+def _missing_attribute(view: ModuleType, state: _ViewState) -> Callable[[str], Any]:
+    """The module-level ``__getattr__`` (PEP 562) of one view.
 
-    __slots__ = ()
+    In the view's dict rather than on its class: a class-level
+    ``__getattr__`` would send every attribute read through CPython's slow
+    path (6x slower reads); a dict-level one is only consulted on a miss.
+    """
+    view_ref = weakref.ref(view)
 
-    def __getattr__(self, name: str) -> Any:
-        # Only reached for names missing from the view's dict: submodules,
-        # and attributes the real module gained after the template was made.
-        state = _STATES.get(self)
-        if state is None or name in state.deleted or (name[:2] == "__" == name[-2:]):
-            raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
+    def __getattr__(name: str) -> Any:
+        # Reached for names missing from the view's dict: submodules, and
+        # attributes the real module gained after the template was made.
+        me = view_ref()
+        importer = state.importer
+        label = state.real.__name__
+        if me is None or importer is None or name in state.deleted or name[:2] == "__" == name[-2:]:
+            raise AttributeError(f"module {label!r} has no attribute {name!r}", name=name, obj=me)
         try:
             value = getattr(state.real, name)
         except AttributeError:
             # Raised afresh: the host's error would carry the real module as .obj.
             raise AttributeError(
-                f"module {self.__name__!r} has no attribute {name!r}", name=name, obj=self
+                f"module {label!r} has no attribute {name!r}", name=name, obj=me
             ) from None
-        result = state.importer.views.adapt(state.real.__name__, name, value, state.importer)
-        self.__dict__[name] = result
+        result = importer.views.adapt(label, name, value, importer)
+        me.__dict__[name] = result
         return result
 
+    return __getattr__
+
+
+class ModuleView(ModuleType):
+    """A passthrough module as one Sandbox sees it."""
+
+    __slots__ = ()
+
     def __delattr__(self, name: str) -> None:
-        super().__delattr__(name)
         state = _STATES.get(self)
+        if (
+            name in self.__dict__
+            or name in vars(type(self))  # a refused value: its property refuses
+            or state is None
+            or not hasattr(state.real, name)
+        ):
+            super().__delattr__(name)
         if state is not None:
             state.deleted.add(name)  # not fetched again from the real module
 
@@ -113,7 +146,7 @@ class ModuleView(ModuleType):
 
     def __dir__(self) -> list[str]:
         state = _STATES.get(self)
-        names = set(self.__dict__)
+        names = set(self.__dict__) - {"__getattr__"}
         if state is not None:
             names.update(n for n in dir(state.real) if n not in state.deleted)
         return sorted(names)
@@ -144,9 +177,15 @@ class _Template:
 class Views:
     """Guards, class views and module templates for one Policy."""
 
-    def __init__(self, rules: Rules) -> None:
+    def __init__(self, rules: Rules, policy: Policy) -> None:
         self.rules = rules
-        self._wrapped: dict[int, tuple[object, object]] = {}
+        #: deterministic and replay modes substitute where strict mode refuses
+        self.deterministic = policy.mode != "strict"
+        self.tz = load_timezone(policy.timezone)
+        #: what the compiler rewrites: catalogued method names, and in
+        #: deterministic modes set displays (see _compile.ORDERED_SETS)
+        self.hot = rules.hot | {ORDERED_SETS} if self.deterministic else rules.hot
+        self._wrapped: dict[tuple[int, str], tuple[object, object]] = {}
         self._templates: dict[str, _Template] = {}
         self._lock = threading.Lock()
         self.builtins = builtins_template(self)
@@ -155,32 +194,83 @@ class Views:
 
     # -- single values ------------------------------------------------------
 
-    def wrap(self, value: object, rule: Rule | None) -> object:
-        """What sandboxed code holds for ``value`` under ``rule``."""
+    def wrap(self, value: object, rule: Rule | None, catalogued: Rule | None = None) -> object:
+        """What sandboxed code holds for ``value`` under ``rule``.
+
+        ``catalogued`` is the catalogue's rule for a name the policy allows:
+        deterministic modes still journal (and replay) calls to it.
+        """
         if rule is None:
+            if (
+                self.deterministic
+                and catalogued is not None
+                and catalogued.when is not When.ACCESS
+                and callable(value)
+                and not isinstance(value, (type, ModuleType))
+            ):
+                return self._cached(value, "recorded", lambda: Recorded(value, catalogued))
             return value
         if rule.when is When.ACCESS or not callable(value) or isinstance(value, ModuleType):
+            if self.deterministic and rule.qualname in ZONE_VALUES and rule.kind is not Kind.POLICY:
+                return zone_value(self.tz, rule.qualname)
             return _DENY
-        hit = self._wrapped.get(id(value))
+        subst = lookup(rule) if self.deterministic and rule.kind is not Kind.POLICY else None
+
+        def make() -> object:
+            wrapped: object | None = None
+            if isinstance(value, type):
+                wrapped = class_view(value, rule, subst, self._guarded_methods(value))
+            if wrapped is None:
+                wrapped = Substitute(value, rule, subst) if subst else Guard(value, rule)
+            return wrapped
+
+        return self._cached(value, rule.qualname, make)
+
+    def _guarded_methods(self, cls: type) -> dict[str, Any]:
+        """Catalogued methods of ``cls``, as guarded methods for its class view."""
+        methods: dict[str, Any] = {}
+        for name in self.hot:
+            rule = self.rules.for_method(cls, name) if name.isidentifier() else None
+            if rule is None or name == "__class__":
+                continue
+            real_fn = getattr(cls, name)
+            if not callable(real_fn) or getattr(real_fn, "__self__", None) is cls:
+                continue  # only instance methods: classmethods are caught on access
+            methods[name] = self._method_guard(real_fn, rule)
+        return methods
+
+    def _method_guard(self, real_fn: Any, rule: Rule) -> Any:
+        subst = lookup(rule) if self.deterministic and rule.kind is not Kind.POLICY else None
+        guard = Substitute(real_fn, rule, subst, skip=1) if subst else Guard(real_fn, rule, skip=1)
+
+        def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+            return guard(self, *args, **kwargs)
+
+        method.__name__ = method.__qualname__ = real_fn.__name__
+        return method
+
+    def _cached(self, value: object, tag: str, make: Callable[[], object]) -> object:
+        # One wrapper per object and rule, so os.getpid is posix.getpid holds.
+        key = (id(value), tag)
+        hit = self._wrapped.get(key)
         if hit is not None and hit[0] is value:
             return hit[1]
-        wrapped: object | None = None
-        if isinstance(value, type):
-            wrapped = class_view(value, rule)
-        if wrapped is None:
-            wrapped = Guard(value, rule)
         with self._lock:
-            return self._wrapped.setdefault(id(value), (value, wrapped))[1]
+            hit = self._wrapped.get(key)
+            if hit is not None and hit[0] is value:
+                return hit[1]
+            wrapped = make()
+            self._wrapped[key] = (value, wrapped)
+            return wrapped
 
     def adapt(self, module: str, name: str, value: object, importer: Importer) -> object:
         """``module.name`` as the Sandbox of ``importer`` sees it."""
         value = substitute(module, value)
-        rule = self.rules.for_attribute(module, name, value)
+        rule, catalogued = self.rules.classify(module, name, value)
         if isinstance(value, ModuleType) and rule is None:
             return importer.module_for(value)
-        wrapped = self.wrap(value, rule)
-        if wrapped is _DENY:
-            assert rule is not None
+        wrapped = self.wrap(value, rule, catalogued)
+        if rule is not None and wrapped is _DENY:
             raise violation(rule, call=False)
         return wrapped
 
@@ -204,7 +294,13 @@ class Views:
             return value
         if rule.when is When.ACCESS:
             raise violation(rule, call=False)
-        skip = 1 if is_class and isinstance(value, FunctionType) else 0
+        # Read from the class, an instance method is unbound: its first
+        # argument is the instance (a classmethod is bound to the class).
+        skip = 1 if is_class and getattr(value, "__self__", None) is not obj else 0
+        if self.deterministic and rule.kind is not Kind.POLICY:
+            subst = lookup(rule)
+            if subst is not None:
+                return Substitute(value, rule, subst, skip=skip)
         return Guard(value, rule, skip=skip)
 
     # -- modules ------------------------------------------------------------
@@ -224,12 +320,11 @@ class Views:
                 items[key] = value
                 continue
             value = substitute(name, value)
-            rule = self.rules.for_attribute(name, key, value)
+            rule, catalogued = self.rules.classify(name, key, value)
             if isinstance(value, ModuleType) and rule is None:
                 continue  # resolved on first access, into the Sandbox's own module
-            wrapped = self.wrap(value, rule)
-            if wrapped is _DENY:
-                assert rule is not None
+            wrapped = self.wrap(value, rule, catalogued)
+            if rule is not None and wrapped is _DENY:
                 props[key] = _denied_property(rule)
             else:
                 items[key] = wrapped
@@ -250,33 +345,37 @@ class Views:
         ns.update(tpl.items)
         if "__builtins__" in real.__dict__:
             ns["__builtins__"] = importer.builtins
-        _STATES[view] = _ViewState(real, importer)
+        state = _STATES[view] = _ViewState(real, importer)
+        ns["__getattr__"] = _missing_attribute(view, state)
         return view
 
     @staticmethod
     def restate(view: ModuleType, real: ModuleType, importer: Importer) -> None:
         """Forget what ``view`` had deleted (after a reload)."""
-        _STATES[view] = _ViewState(real, importer)
+        state = _STATES[view] = _ViewState(real, importer)
+        view.__dict__["__getattr__"] = _missing_attribute(view, state)
 
     def adapt_builtin(self, name: str, value: object) -> object | None:
         """What sandboxed code sees for builtin ``name``; None if it is refused outright."""
         if name in _METADATA:
             return value
-        wrapped = self.wrap(value, self.rules.for_attribute("builtins", name, value))
-        return None if wrapped is _DENY else wrapped
+        rule, catalogued = self.rules.classify("builtins", name, value)
+        wrapped = self.wrap(value, rule, catalogued)
+        return None if rule is not None and wrapped is _DENY else wrapped
 
 
-_VIEWS: dict[Policy, Views] = {}
+_VIEWS: dict[tuple[object, ...], Views] = {}
 _VIEWS_LOCK = threading.Lock()
 
 
 def views_for(policy: Policy) -> Views:
-    """The shared Views of ``policy`` (equal policies share one)."""
+    """The shared Views of ``policy``: one per ``policy.restrictions``."""
+    key = policy.restrictions
     try:
-        return _VIEWS[policy]
+        return _VIEWS[key]
     except KeyError:
         with _VIEWS_LOCK:
-            views = _VIEWS.get(policy)
+            views = _VIEWS.get(key)
             if views is None:
-                views = _VIEWS[policy] = Views(rules_for(policy))
+                views = _VIEWS[key] = Views(rules_for(policy), policy)
             return views

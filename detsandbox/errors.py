@@ -7,8 +7,12 @@ working, and each message says what happened, where, and what to do instead.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "InvalidSourceError",
+    "JournalError",
+    "NondeterminismError",
     "PolicyError",
     "RestrictedAccessError",
     "RestrictedImportError",
@@ -87,3 +91,34 @@ class RestrictedImportError(SandboxError, ImportError):
 
     Raised with ``name=`` like any :class:`ImportError`.
     """
+
+
+class JournalError(SandboxError, ValueError):
+    """A journal could not be read, or holds a result replay cannot return."""
+
+
+class NondeterminismError(SandboxError):
+    """Replay found the code making a different call than the journal holds.
+
+    ``index`` is the position in the journal; ``expected`` is the recorded
+    :class:`~detsandbox.Event` there (None past its end) and ``actual`` the
+    call the code made (None when the code stopped short of the journal).
+    """
+
+    def __init__(self, message: str, *, index: int, expected: Any, actual: Any) -> None:
+        super().__init__(message)
+        self.index = index
+        self.expected = expected
+        self.actual = actual
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (
+            _rebuild_nondeterminism_error,
+            (self.args[0], self.index, self.expected, self.actual),
+        )
+
+
+def _rebuild_nondeterminism_error(
+    message: str, index: int, expected: Any, actual: Any
+) -> NondeterminismError:
+    return NondeterminismError(message, index=index, expected=expected, actual=actual)

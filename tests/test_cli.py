@@ -23,6 +23,12 @@ def test_demo_output() -> None:
     assert "RestrictedAccessError: datetime.datetime.now() is not allowed" in text
     assert "stamp_order.py:7)" in text
     assert "7 | stamped = datetime.datetime.now()" in text
+    assert "   run(7) -> 'order 7 shipped at 00:00'" in text
+    assert (
+        "   journal: 1 event, datetime.datetime.now() -> 2000-01-01 00:00:00 at stamp_order.py:7"
+        in text
+    )
+    assert "   replayed run(7) -> 'order 7 shipped at 00:00'" in text
 
 
 def test_demo_as_a_module() -> None:

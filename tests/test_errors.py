@@ -29,6 +29,8 @@ import pytest
 import detsandbox
 from detsandbox import (
     InvalidSourceError,
+    JournalError,
+    NondeterminismError,
     Policy,
     PolicyError,
     RestrictedAccessError,
@@ -56,6 +58,8 @@ TREE = [
     (SandboxTabError, TabError),
     (RestrictedImportError, ImportError),
     (RestrictedAccessError, Exception),
+    (JournalError, ValueError),
+    (NondeterminismError, Exception),
 ]
 
 
@@ -77,6 +81,8 @@ def test_the_tree_is_exactly_these_classes() -> None:
     assert SandboxTabError.__bases__ == (SandboxIndentationError, TabError)
     # Only the builtin each one refines: no accidental extra bases.
     assert not issubclass(RestrictedAccessError, (ValueError, TypeError, ImportError))
+    # Replay divergence is not a bad value the code could catch as ValueError.
+    assert not issubclass(NondeterminismError, (ValueError, TypeError, ImportError))
     assert not issubclass(PolicyError, TypeError)
     assert not issubclass(InvalidSourceError, ValueError)
 

@@ -6,16 +6,31 @@ import copy
 import dataclasses
 import pickle
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from detsandbox import Policy, PolicyError, Sandbox, SandboxError
 
-FIELDS = ("mode", "passthrough", "isolate", "allow", "deny")
+FIELDS = (
+    "mode",
+    "passthrough",
+    "isolate",
+    "allow",
+    "deny",
+    "seed",
+    "start",
+    "timezone",
+    "record",
+    "journal",
+)
 
 
 # -- shape: frozen, keyword-only, presets ----------------------------------------------
+
+
+ALL_FIELDS = "allow, deny, isolate, journal, mode, passthrough, record, seed, start, timezone"
 
 
 def test_fields_and_defaults() -> None:
@@ -28,7 +43,18 @@ def test_fields_and_defaults() -> None:
         (),
         (),
     )
-    assert repr(policy) == "Policy(mode='strict', passthrough=(), isolate=(), allow=(), deny=())"
+    assert (policy.seed, policy.start, policy.timezone, policy.record, policy.journal) == (
+        0,
+        datetime(2000, 1, 1, tzinfo=UTC),
+        "UTC",
+        False,
+        None,
+    )
+    assert repr(policy) == (
+        "Policy(mode='strict', passthrough=(), isolate=(), allow=(), deny=(), seed=0, "
+        "start=datetime.datetime(2000, 1, 1, 0, 0, tzinfo=datetime.timezone.utc), "
+        "timezone='UTC', record=False, journal=None)"
+    )
 
 
 def test_strict_preset_is_the_default() -> None:
@@ -102,6 +128,11 @@ def test_policy_is_a_frozen_dataclass_without_slots() -> None:
         "isolate": (),
         "allow": ("time.time",),
         "deny": (),
+        "seed": 0,
+        "start": datetime(2000, 1, 1, tzinfo=UTC),
+        "timezone": "UTC",
+        "record": False,
+        "journal": None,
     }
 
 
@@ -144,15 +175,15 @@ def test_evolve_validates_the_result() -> None:
     [
         (
             {"bogus": 1},
-            "Policy has no field 'bogus'; fields are: allow, deny, isolate, mode, passthrough",
+            "Policy has no field 'bogus'; fields are: " + ALL_FIELDS,
         ),
         (
             {"zeta": 1, "alpha": 2},
-            "Policy has no field 'alpha'; fields are: allow, deny, isolate, mode, passthrough",
+            "Policy has no field 'alpha'; fields are: " + ALL_FIELDS,
         ),
         (
             {"allows": ("time.time",)},
-            "Policy has no field 'allows'; fields are: allow, deny, isolate, mode, passthrough",
+            "Policy has no field 'allows'; fields are: " + ALL_FIELDS,
         ),
     ],
     ids=["one", "first in order", "typo"],
@@ -251,9 +282,9 @@ def test_entries_are_normalised_to_sorted_tuples_without_duplicates() -> None:
     assert policy.allow == ("a", "b")
     assert policy.passthrough == ("pkg", "pkg.sub")
     assert policy == Policy(allow=("b", "a"), passthrough=("pkg", "pkg.sub"))
-    assert repr(policy) == (
+    assert repr(policy).startswith(
         "Policy(mode='strict', passthrough=('pkg', 'pkg.sub'), isolate=(), allow=('a', 'b'), "
-        "deny=())"
+        "deny=(), seed=0, "
     )
 
 
@@ -339,13 +370,18 @@ def test_isolate_accepts_pure_python_stdlib_modules_and_submodules() -> None:
 def test_bad_mode(mode: object) -> None:
     with pytest.raises(PolicyError) as info:
         Policy(mode=mode)  # type: ignore[arg-type]
-    assert str(info.value) == f"Policy.mode must be one of 'strict', got {mode!r}"
+    assert (
+        str(info.value)
+        == f"Policy.mode must be one of 'strict', 'deterministic', 'replay', got {mode!r}"
+    )
 
 
 def test_mode_is_checked_before_the_other_fields() -> None:
     with pytest.raises(PolicyError) as info:
         Policy(mode="lax", allow="x")  # type: ignore[arg-type]
-    assert str(info.value) == "Policy.mode must be one of 'strict', got 'lax'"
+    assert str(info.value) == (
+        "Policy.mode must be one of 'strict', 'deterministic', 'replay', got 'lax'"
+    )
 
 
 @pytest.mark.parametrize(

@@ -1654,29 +1654,27 @@ OWN_CONSTRUCTOR_ROUTES = [
         "socket.socket",
         "socket subclass with __init__",
     ),
-    case(
-        "import random\n"
-        "class Dice(random.Random):\n"
-        "    def __init__(self, seed=None):\n"
-        "        super().__init__(seed)\n"
-        "Dice()",
-        "random.Random",
-        "Random subclass passing None up",
-    ),
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a sandbox subclass that defines __init__ or __new__ is never judged, so a "
-    "Thread or socket subclass constructs (and a Thread starts), and a Random subclass that "
-    "passes no seed up seeds itself from the OS",
-)
 @pytest.mark.parametrize(("source", "qualname"), OWN_CONSTRUCTOR_ROUTES)
 def test_subclasses_with_their_own_constructor_are_still_checked(
     source: str, qualname: str
 ) -> None:
     check_refused(source, qualname)
+
+
+def test_random_subclass_passing_none_up_is_refused_where_it_seeds() -> None:
+    source = (
+        "import random\n"
+        "class Dice(random.Random):\n"
+        "    def __init__(self, seed=None):\n"
+        "        super().__init__(seed)\n"
+        "Dice()"
+    )
+    err = refusal(source)
+    # The view's guarded seed() method refuses, at the line that passes None up.
+    assert (err.qualname, err.filename, err.lineno) == ("random.Random.seed", "wf.py", 4)
 
 
 UNBOUND_C_METHOD_ROUTES = [
@@ -1693,11 +1691,6 @@ UNBOUND_C_METHOD_ROUTES = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a C method read from its class and called unbound has the instance as its "
-    "first argument, so When.NO_ARGS/UNSEEDED take the instance for the time or seed",
-)
 @pytest.mark.parametrize(("source", "qualname"), UNBOUND_C_METHOD_ROUTES)
 def test_unbound_c_methods_are_judged_without_the_instance(source: str, qualname: str) -> None:
     check_refused(source, qualname)
@@ -1722,12 +1715,6 @@ print([
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the name a refusal reports depends on what the process did first: "
-    "_socket.socket() as the first refusal is named socket.socket, and after a Sandbox "
-    "imports _random, Random(1).seed(None) is named _random.Random.seed (3.12+)",
-)
 def test_the_refused_name_does_not_depend_on_history() -> None:
     # A fresh interpreter: these answers are cached for the whole process.
     root = pathlib.Path(__file__).resolve().parents[1]

@@ -1,0 +1,74 @@
+"""The logical clock of a deterministic Sandbox.
+
+Time moves only when the host advances it or sandboxed code sleeps, so every
+read is a function of the run's history, never of the machine. Wall time
+starts at the policy's ``start``; the monotonic clocks start at zero and can
+only move forward.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from typing import Final, final
+
+__all__ = ["DEFAULT_START", "Clock", "to_epoch_ns"]
+
+#: Where a deterministic run's wall clock starts unless the policy says otherwise.
+DEFAULT_START: Final = datetime(2000, 1, 1, tzinfo=UTC)
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_epoch_ns(start: datetime | float) -> int:
+    """``start`` (an aware datetime, or epoch seconds) in epoch nanoseconds."""
+    if isinstance(start, datetime):
+        delta = start - _EPOCH
+        return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+    return round(start * 1_000_000_000)
+
+
+@final
+class Clock:
+    """One Sandbox's time: wall and monotonic, in nanoseconds, moved explicitly.
+
+    The host reads it with :meth:`time` and :meth:`monotonic` and moves it
+    with :meth:`advance`; sandboxed code moves it by sleeping.
+    """
+
+    __slots__ = ("_elapsed_ns", "_lock", "_start_ns")
+
+    def __init__(self, start_ns: int) -> None:
+        self._start_ns = start_ns
+        self._elapsed_ns = 0
+        self._lock = threading.Lock()
+
+    def time_ns(self) -> int:
+        """Wall-clock time in epoch nanoseconds."""
+        return self._start_ns + self._elapsed_ns
+
+    def time(self) -> float:
+        """Wall-clock time in epoch seconds (what ``time.time()`` returns inside)."""
+        return (self._start_ns + self._elapsed_ns) / 1e9
+
+    def monotonic_ns(self) -> int:
+        """Nanoseconds since the run started; never decreases."""
+        return self._elapsed_ns
+
+    def monotonic(self) -> float:
+        """Seconds since the run started; never decreases."""
+        return self._elapsed_ns / 1e9
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward by ``seconds`` (refuses to move it back)."""
+        if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
+            raise TypeError(f"Clock.advance() takes seconds as a number, got {seconds!r}")
+        if seconds < 0:
+            raise ValueError(
+                f"Clock.advance() cannot move time backwards (got {seconds!r} seconds)"
+            )
+        with self._lock:
+            self._elapsed_ns += round(seconds * 1_000_000_000)
+
+    def __repr__(self) -> str:
+        now = datetime.fromtimestamp(self.time(), UTC).isoformat()
+        return f"<detsandbox.Clock {now}, {self.monotonic():g}s elapsed>"

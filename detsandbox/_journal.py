@@ -1,0 +1,235 @@
+"""The journal: every intercepted call of a recorded run, in order.
+
+An event holds the qualified name, a summary of the arguments, the result,
+and the sandboxed ``file:line``. The JSON form is canonical (sorted keys,
+no whitespace, results tagged by type), so the same code and seed give the
+same bytes in any process; argument summaries never contain addresses.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Final, NamedTuple, final
+
+from .errors import JournalError
+
+__all__ = ["FORMAT", "Event", "Journal", "decode", "encode", "summarize"]
+
+#: Version of the JSON layout; bumped on any incompatible change.
+FORMAT: Final = 1
+_SUMMARY_MAX: Final = 120
+
+
+class Event(NamedTuple):
+    """One intercepted call: what, with what, what it returned, and where.
+
+    A named tuple: recording makes one per call, and tuples are the cheapest
+    immutable records CPython has.
+    """
+
+    qualname: str
+    args: str
+    result: Any
+    location: str
+
+    def describe(self) -> str:
+        """``time.time() at wf.py:7``."""
+        return f"{self.qualname}({self.args}) at {self.location}"
+
+
+class _Unencodable:
+    """A result the journal cannot represent; replay cannot return it."""
+
+    __slots__ = ("type_name",)
+
+    def __init__(self, type_name: str) -> None:
+        self.type_name = type_name
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Unencodable) and other.type_name == self.type_name
+
+    def __hash__(self) -> int:
+        return hash(self.type_name)
+
+    def __repr__(self) -> str:
+        return f"<unencodable {self.type_name}>"
+
+
+def _summary_item(value: object) -> str:
+    if value is None or isinstance(value, (bool, int, float, str, bytes)):
+        text = repr(value)
+    elif isinstance(value, (tuple, list)):
+        inner = ", ".join(_summary_item(v) for v in value)
+        text = f"({inner})" if isinstance(value, tuple) else f"[{inner}]"
+    elif isinstance(value, (datetime, date, timedelta, uuid.UUID)):
+        text = repr(value)
+    else:
+        # Never the default repr: it carries an address that differs per run.
+        text = f"<{type(value).__qualname__}>"
+    return text
+
+
+def summarize(args: Sequence[object], kwargs: dict[str, object]) -> str:
+    """A deterministic, bounded summary of call arguments."""
+    if not args and not kwargs:
+        return ""
+    parts = [_summary_item(a) for a in args]
+    parts += [f"{k}={_summary_item(v)}" for k, v in kwargs.items()]
+    text = ", ".join(parts)
+    return text if len(text) <= _SUMMARY_MAX else text[: _SUMMARY_MAX - 3] + "..."
+
+
+def encode(value: object) -> Any:
+    """``value`` as JSON-ready data, tagged so :func:`decode` restores its type."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else {"float": repr(value)}
+    if isinstance(value, bytes):
+        return {"bytes": base64.b64encode(value).decode("ascii")}
+    if isinstance(value, time.struct_time):
+        return {"struct_time": list(value[:9]), "zone": value.tm_zone, "gmtoff": value.tm_gmtoff}
+    if isinstance(value, tuple):
+        return {"tuple": [encode(v) for v in value]}
+    if isinstance(value, list):
+        return [encode(v) for v in value]
+    if isinstance(value, datetime):
+        tz = value.tzinfo
+        key = getattr(tz, "key", None)
+        if key is not None:  # a ZoneInfo: keep the zone, not only the offset
+            return {"datetime": value.replace(tzinfo=None).isoformat(), "zone": key}
+        return {"datetime": value.isoformat()}
+    if isinstance(value, date):
+        return {"date": value.isoformat()}
+    if isinstance(value, uuid.UUID):
+        return {"uuid": str(value)}
+    if isinstance(value, dict):
+        return {"dict": [[encode(k), encode(v)] for k, v in value.items()]}
+    if isinstance(value, _Unencodable):
+        return {"unencodable": value.type_name}
+    return {"unencodable": type(value).__qualname__}
+
+
+def decode(data: Any) -> Any:
+    """The value :func:`encode` produced ``data`` from."""
+    if data is None or isinstance(data, (bool, int, float, str)):
+        return data
+    if isinstance(data, list):
+        return [decode(v) for v in data]
+    if not isinstance(data, dict) or len(data) not in (1, 2, 3):
+        raise JournalError(f"journal holds a result detsandbox cannot read: {data!r}")
+    if "float" in data:
+        return float(data["float"])
+    if "bytes" in data:
+        return base64.b64decode(data["bytes"])
+    if "struct_time" in data:
+        return time.struct_time((*data["struct_time"], data["zone"], data["gmtoff"]))
+    if "tuple" in data:
+        return tuple(decode(v) for v in data["tuple"])
+    if "datetime" in data:
+        dt = datetime.fromisoformat(data["datetime"])
+        if "zone" in data:
+            from zoneinfo import ZoneInfo
+
+            dt = dt.replace(tzinfo=ZoneInfo(data["zone"]))
+        return dt
+    if "date" in data:
+        return date.fromisoformat(data["date"])
+    if "uuid" in data:
+        return uuid.UUID(data["uuid"])
+    if "dict" in data:
+        return {decode(k): decode(v) for k, v in data["dict"]}
+    if "unencodable" in data:
+        return _Unencodable(data["unencodable"])
+    raise JournalError(f"journal holds a result detsandbox cannot read: {data!r}")
+
+
+@final
+class Journal:
+    """The intercepted calls of one recorded run, with what replay needs.
+
+    ``seed``, ``start_ns`` and ``timezone`` are those of the recording, so
+    ``Policy.replay(journal)`` needs nothing else.
+    """
+
+    __slots__ = ("_events", "seed", "start_ns", "timezone")
+
+    def __init__(
+        self, *, seed: int, start_ns: int, timezone: str, events: Sequence[Event] = ()
+    ) -> None:
+        self.seed = seed
+        self.start_ns = start_ns
+        self.timezone = timezone
+        self._events: list[Event] = list(events)
+
+    @property
+    def events(self) -> tuple[Event, ...]:
+        return tuple(self._events)
+
+    @property
+    def start(self) -> datetime:
+        """The wall-clock start of the recorded run."""
+        return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=self.start_ns // 1000)
+
+    def append(self, event: Event) -> None:
+        self._events.append(event)
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def __iter__(self) -> Iterator[Event]:
+        return iter(self._events)
+
+    def __getitem__(self, index: int) -> Event:
+        return self._events[index]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Journal):
+            return NotImplemented
+        return self.to_json() == other.to_json()
+
+    def __hash__(self) -> int:
+        return hash(self.to_json())
+
+    def __repr__(self) -> str:
+        return f"<detsandbox.Journal seed={self.seed} events={len(self._events)}>"
+
+    def to_json(self) -> str:
+        """The journal as canonical JSON: equal journals give equal bytes."""
+        data = {
+            "detsandbox_journal": FORMAT,
+            "seed": self.seed,
+            "start_ns": self.start_ns,
+            "timezone": self.timezone,
+            "events": [[e.qualname, e.args, encode(e.result), e.location] for e in self._events],
+        }
+        return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Journal:
+        """Read a journal written by :meth:`to_json`."""
+        try:
+            data = json.loads(text)
+        except (ValueError, TypeError) as exc:
+            raise JournalError(f"not a detsandbox journal: {exc}") from None
+        if not isinstance(data, dict) or data.get("detsandbox_journal") != FORMAT:
+            raise JournalError(
+                "not a detsandbox journal (format "
+                f"{data.get('detsandbox_journal') if isinstance(data, dict) else None!r}, "
+                f"expected {FORMAT})"
+            )
+        try:
+            events = [Event(str(q), str(a), decode(r), str(loc)) for q, a, r, loc in data["events"]]
+            return cls(
+                seed=int(data["seed"]),
+                start_ns=int(data["start_ns"]),
+                timezone=str(data["timezone"]),
+                events=events,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise JournalError(f"malformed detsandbox journal: {exc!r}") from None

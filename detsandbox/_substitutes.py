@@ -1,0 +1,443 @@
+"""Substitutes: what deterministic mode returns in place of the host's answer.
+
+Each entry maps a catalogued name to a function of the Sandbox's
+:class:`~detsandbox._run.Run` (its logical clock, its seeded generator, its
+time zone) and the call's arguments. Names with no entry (files, sockets,
+processes...) still raise, as in strict mode.
+
+:class:`Substitute` is the guard deterministic mode puts in place of a
+catalogued callable; :class:`Recorded` wraps a catalogued callable the policy
+allows, so that the call is journaled and replay never reaches the host.
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from types import FrameType
+from typing import Any, Final
+
+from . import _guards
+from ._catalog import CATALOG, When
+from ._guards import _STDLIB, MARKER, Guard, location, refuses, violation
+from ._journal import Event, summarize
+from ._rules import Rule
+from ._run import Run
+
+__all__ = ["SUBSTITUTES", "Recorded", "Substitute", "Substitution", "current_run"]
+
+Impl = Callable[[Run, Any, tuple[Any, ...], dict[str, Any]], Any]
+
+
+class Substitution:
+    """How to answer one name: ``impl`` computes the value, ``rebuild``
+    turns the journaled value into what the code gets (``Random(seed)``),
+    ``every_call`` substitutes calls the rule would let through too (time
+    zone: ``localtime(0)`` is in the policy's zone, not the host's)."""
+
+    __slots__ = ("every_call", "impl", "rebuild")
+
+    def __init__(
+        self, impl: Impl, *, rebuild: Callable[[Any], Any] | None = None, every_call: bool = False
+    ) -> None:
+        self.impl = impl
+        self.rebuild = rebuild
+        self.every_call = every_call
+
+
+_getframe = sys._getframe
+# NamedTuple's generated __new__ is a Python function; this is the C one.
+_new_event = tuple.__new__
+
+
+def current_run() -> Run | None:
+    """The Run of the sandbox whose code is calling (found on the stack)."""
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        sandbox = frame.f_builtins.get(MARKER)
+        if sandbox is not None:
+            run: Run | None = sandbox._run
+            return run
+        frame = frame.f_back
+    return None
+
+
+class Substitute(Guard):
+    """A catalogued callable answered by the Sandbox's deterministic state."""
+
+    __slots__ = ("_every", "_impl", "_subst")
+
+    def __init__(self, wrapped: Any, rule: Rule, subst: Substitution, *, skip: int = 0) -> None:
+        super().__init__(wrapped, rule, skip=skip)
+        self._subst = subst
+        self._impl = subst.impl
+        # Substitute every call, without asking the rule which ones it refuses.
+        self._every = subst.every_call or rule.when is When.ALWAYS
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not self._every and not refuses(self._rule.when, args[self._skip :], kwargs):
+            return self._real(*args, **kwargs)
+        # The caller is almost always the sandboxed frame itself.
+        frame = _getframe(1)
+        sandbox = frame.f_builtins.get(MARKER)
+        run = sandbox._run if sandbox is not None else current_run()
+        if run is None:
+            raise violation(self._rule, call=True)
+        if not run.replaying:
+            value = self._impl(run, self._real, args, kwargs)
+            if run.recording:  # inline: recording must stay within ~1 µs a call
+                code = frame.f_code
+                if MARKER in frame.f_builtins and not code.co_filename.startswith(_STDLIB):
+                    where = f"{code.co_filename}:{frame.f_lineno}"
+                else:
+                    where = location()
+                skip = self._skip
+                summary = summarize(args[skip:], kwargs) if len(args) > skip or kwargs else ""
+                run.record(_new_event(Event, (self._rule.qualname, summary, value, where)))
+            rebuild = self._subst.rebuild
+            return value if rebuild is None else rebuild(value)
+        real, impl = self._real, self._impl
+        return run.intercept(
+            self._rule.qualname,
+            args[self._skip :],
+            kwargs,
+            lambda: impl(run, real, args, kwargs),
+            rebuild=self._subst.rebuild,
+            frame=frame,
+        )
+
+
+class Recorded(Guard):
+    """A catalogued callable the policy allows: called, journaled, replayed."""
+
+    __slots__ = ()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        run = current_run()
+        real = self._real
+        if run is None:
+            return real(*args, **kwargs)
+        if not run.journaling:
+            return real(*args, **kwargs)
+        return run.intercept(
+            self._rule.qualname,
+            args[self._skip :],
+            kwargs,
+            lambda: real(*args, **kwargs),
+            host=True,
+        )
+
+
+# -- time ----------------------------------------------------------------------
+
+
+def _struct(run: Run, secs: float) -> time.struct_time:
+    """``secs`` as local time in the run's time zone, like ``time.localtime``."""
+    dt = datetime.fromtimestamp(secs, run.tz)
+    offset = dt.utcoffset()
+    gmtoff = int(offset.total_seconds()) if offset is not None else 0
+    return time.struct_time((*dt.timetuple()[:9], dt.tzname(), gmtoff))
+
+
+def _secs(run: Run, args: tuple[Any, ...], kwargs: dict[str, Any], name: str) -> float:
+    value = args[0] if args else kwargs.get(name)
+    return run.clock.time() if value is None else float(value)
+
+
+def _localtime(run: Run, real: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    return _struct(run, _secs(run, args, kwargs, "secs"))
+
+
+def _ctime(run: Run, real: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    return time.asctime(_struct(run, _secs(run, args, kwargs, "secs")))
+
+
+def _asctime(run: Run, real: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    return time.asctime(_struct(run, run.clock.time()))
+
+
+def _strftime(run: Run, real: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    fmt = args[0] if args else kwargs["format"]
+    return time.strftime(fmt, _struct(run, run.clock.time()))
+
+
+def _mktime(run: Run, real: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    t = tuple(args[0] if args else kwargs["t"])
+    year, month, day, hour, minute, second = t[:6]
+    return datetime(year, month, day, hour, minute, second, tzinfo=run.tz).timestamp()
+
+
+def _clock_gettime(run: Run, real: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    clk = args[0] if args else kwargs["clk_id"]
+    wall = clk == getattr(time, "CLOCK_REALTIME", 0)
+    if real.__name__.endswith("_ns"):
+        return run.clock.time_ns() if wall else run.clock.monotonic_ns()
+    return run.clock.time() if wall else run.clock.monotonic()
+
+
+def _sleep(run: Run, real: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    seconds = args[0] if args else kwargs["secs"]
+    if seconds < 0:
+        raise ValueError("sleep length must be non-negative")
+    run.clock.advance(seconds)
+
+
+def _asyncio_sleep(run: Run, real: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    delay = args[0] if args else kwargs.get("delay", 0)
+    result = args[1] if len(args) > 1 else kwargs.get("result")
+    if delay > 0:
+        run.clock.advance(delay)
+    return real(0, result)  # yield to the loop once, instantly
+
+
+def _gmtime(run: Run, real: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    return time.gmtime(run.clock.time())
+
+
+def _tz_of(run: Run, args: tuple[Any, ...], kwargs: dict[str, Any], at: int) -> Any:
+    return args[at] if len(args) > at else kwargs.get("tz")
+
+
+def _now(run: Run, real: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    cls = real.__self__
+    tz = _tz_of(run, args, kwargs, 0)
+    t = run.clock.time()
+    if tz is not None:
+        return cls.fromtimestamp(t, tz)
+    return cls.fromtimestamp(t, run.tz).replace(tzinfo=None)
+
+
+def _utcnow(run: Run, real: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    return real.__self__.fromtimestamp(run.clock.time(), UTC).replace(tzinfo=None)
+
+
+def _today(run: Run, real: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    cls = real.__self__
+    local = datetime.fromtimestamp(run.clock.time(), run.tz)
+    if issubclass(cls, datetime):
+        return cls.fromtimestamp(run.clock.time(), run.tz).replace(tzinfo=None)
+    return cls(local.year, local.month, local.day)
+
+
+def _fromtimestamp(run: Run, real: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    cls = real.__self__
+    ts = args[0] if args else kwargs["t" if issubclass(cls, datetime) else "timestamp"]
+    if issubclass(cls, datetime):
+        return cls.fromtimestamp(ts, run.tz).replace(tzinfo=None)
+    local = datetime.fromtimestamp(ts, run.tz)
+    return cls(local.year, local.month, local.day)
+
+
+def _astimezone(run: Run, real: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    inst = real.__self__
+    if inst.tzinfo is None:  # naive means local: the run's zone, not the host's
+        inst = inst.replace(tzinfo=run.tz)
+    return inst.astimezone(run.tz)
+
+
+# -- randomness ----------------------------------------------------------------
+
+
+def _random_fn(run: Run, real: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    name = real.__name__
+    if name == "seed":
+        seed = args[0] if args else kwargs.get("a")
+        rest = dict(kwargs)
+        rest.pop("a", None)
+        return run.rng.seed(run.subseed("seed") if seed is None else seed, *args[1:], **rest)
+    return getattr(run.rng, name)(*args, **kwargs)
+
+
+def _new_random(run: Run, real: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    return run.subseed("Random")
+
+
+def _reseed(run: Run, real: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    # Unbound (Random.seed(r)) or bound (r.seed()): seed the instance itself.
+    if isinstance(real, type(random.Random.seed)):
+        inst, rest = args[0], args[1:]
+    else:
+        inst, rest = real.__self__, args
+    rest = rest[1:]  # the None seed
+    kwargs = {k: v for k, v in kwargs.items() if k != "a"}
+    inst.seed(run.subseed("seed"), *rest, **kwargs)
+
+
+def _randbytes(run: Run, real: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    n = args[0] if args else kwargs.get("size", kwargs.get("n", 32))
+    return run.rng.randbytes(32 if n is None else n)
+
+
+def _secrets(run: Run, real: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    name = real.__name__
+    rng = run.rng
+    if name == "token_bytes":
+        return _randbytes(run, real, args, kwargs)
+    if name == "token_hex":
+        return _randbytes(run, real, args, kwargs).hex()
+    if name == "token_urlsafe":
+        raw = _randbytes(run, real, args, kwargs)
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    if name == "randbelow":
+        return rng.randrange(args[0] if args else kwargs["exclusive_upper_bound"])
+    if name == "randbits":
+        return rng.getrandbits(args[0] if args else kwargs["k"])
+    if name == "choice":
+        return rng.choice(args[0] if args else kwargs["seq"])
+    raise violation(_SECRETS_RULE, call=True)
+
+
+_SECRETS_RULE = Rule("secrets.*", *CATALOG["secrets.*"])
+
+
+def _uuid4(run: Run, real: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    return uuid.UUID(int=run.rng.getrandbits(128), version=4)
+
+
+def _uuid1(run: Run, real: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    node = args[0] if args else kwargs.get("node")
+    clock_seq = args[1] if len(args) > 1 else kwargs.get("clock_seq")
+    if node is None:
+        node = run.rng.getrandbits(48) | 0x010000000000  # multicast bit: not a real MAC
+    if clock_seq is None:
+        clock_seq = run.rng.getrandbits(14)
+    stamp = run.clock.time_ns() // 100 + 0x01B21DD213814000
+    return uuid.UUID(
+        fields=(
+            stamp & 0xFFFFFFFF,
+            (stamp >> 32) & 0xFFFF,
+            (stamp >> 48) & 0x0FFF,
+            (clock_seq >> 8) & 0x3F,
+            clock_seq & 0xFF,
+            node,
+        ),
+        version=1,
+    )
+
+
+def _getnode(run: Run, real: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    return derive_node(run)
+
+
+def derive_node(run: Run) -> int:
+    return random.Random(run.seed ^ 0x6E6F6465).getrandbits(48) | 0x010000000000
+
+
+def _gzip_compress(run: Run, real: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    return real(*args, **{**kwargs, "mtime": run.clock.time()})
+
+
+def _formatdate(run: Run, real: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    rest = dict(kwargs)
+    rest.pop("timeval", None)
+    localtime = args[1] if len(args) > 1 else rest.pop("localtime", False)
+    usegmt = args[2] if len(args) > 2 else rest.pop("usegmt", False)
+    import email.utils
+
+    if localtime:  # in the run's zone, not the host's
+        dt = datetime.fromtimestamp(run.clock.time(), run.tz)
+        return email.utils.format_datetime(dt)
+    return real(run.clock.time(), False, usegmt)
+
+
+def _seeded(seed: int) -> random.Random:
+    return random.Random(seed)
+
+
+_S = Substitution
+SUBSTITUTES: Final[dict[str, Substitution]] = {
+    "time.time": _S(lambda run, real, a, k: (run.clock._start_ns + run.clock._elapsed_ns) / 1e9),
+    "time.time_ns": _S(lambda run, real, a, k: run.clock._start_ns + run.clock._elapsed_ns),
+    **{
+        f"time.{name}": _S(lambda run, real, a, k: run.clock.monotonic())
+        for name in ("monotonic", "perf_counter", "process_time", "thread_time")
+    },
+    **{
+        f"time.{name}_ns": _S(lambda run, real, a, k: run.clock.monotonic_ns())
+        for name in ("monotonic", "perf_counter", "process_time", "thread_time")
+    },
+    "time.clock_gettime": _S(_clock_gettime),
+    "time.clock_gettime_ns": _S(_clock_gettime),
+    "time.sleep": _S(_sleep),
+    "time.localtime": _S(_localtime, every_call=True),
+    "time.ctime": _S(_ctime, every_call=True),
+    "time.mktime": _S(_mktime, every_call=True),
+    "time.gmtime": _S(_gmtime),
+    "time.asctime": _S(_asctime),
+    "time.strftime": _S(_strftime),
+    "asyncio.sleep": _S(_asyncio_sleep, every_call=True),
+    "datetime.datetime.now": _S(_now),
+    "datetime.datetime.utcnow": _S(_utcnow),
+    "datetime.datetime.today": _S(_today),
+    "datetime.date.today": _S(_today),
+    "datetime.datetime.fromtimestamp": _S(_fromtimestamp),
+    "datetime.date.fromtimestamp": _S(_fromtimestamp, every_call=True),
+    "datetime.datetime.astimezone": _S(_astimezone),
+    "random.*": _S(_random_fn),
+    "random.Random": _S(_new_random, rebuild=_seeded),
+    "_random.Random": _S(_new_random, rebuild=_seeded),
+    "random.SystemRandom": _S(_new_random, rebuild=_seeded),
+    "secrets.SystemRandom": _S(_new_random, rebuild=_seeded),
+    "random.Random.seed": _S(_reseed),
+    "_random.Random.seed": _S(_reseed),
+    "secrets.*": _S(_secrets),
+    "os.urandom": _S(_randbytes),
+    "os.getrandom": _S(_randbytes),
+    "uuid.uuid4": _S(_uuid4),
+    "uuid.uuid1": _S(_uuid1),
+    "uuid.getnode": _S(_getnode),
+    "gzip.compress": _S(_gzip_compress),
+    "email.utils.formatdate": _S(_formatdate),
+}
+
+#: Values (not calls) deterministic mode answers from the policy's time zone.
+ZONE_VALUES: Final = ("time.timezone", "time.altzone", "time.daylight", "time.tzname")
+
+
+def zone_value(run_tz: Any, name: str) -> Any:
+    """``time.timezone`` and friends for a fixed zone ``run_tz``."""
+    jan = datetime(2001, 1, 1, tzinfo=run_tz)
+    jul = datetime(2001, 7, 1, tzinfo=run_tz)
+    std, dst = (jan, jul) if not jan.dst() else (jul, jan)
+    std_off = -int(std.utcoffset().total_seconds())  # type: ignore[union-attr]
+    dst_off = -int(dst.utcoffset().total_seconds())  # type: ignore[union-attr]
+    if name == "time.timezone":
+        return std_off
+    if name == "time.altzone":
+        return dst_off
+    if name == "time.daylight":
+        return int(std_off != dst_off)
+    return (std.tzname(), dst.tzname())
+
+
+def lookup(rule: Rule) -> Substitution | None:
+    """The substitution for ``rule``, by its name or its module pattern."""
+    found = SUBSTITUTES.get(rule.qualname)
+    if found is None:
+        module = rule.qualname.rpartition(".")[0]
+        found = SUBSTITUTES.get(f"{module}.*")
+        if found is not None and rule.qualname == "secrets.compare_digest":
+            return None
+    return found
+
+
+_ = date  # datetime.date is matched through its qualname above
+
+
+def _construct(
+    rule: Rule, subst: Substitution, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    run = current_run()
+    if run is None:
+        raise violation(rule, call=True)
+    if not run.journaling:
+        return subst.impl(run, None, args, kwargs)
+    return run.intercept(rule.qualname, args, kwargs, lambda: subst.impl(run, None, args, kwargs))
+
+
+_guards.construct_hook = _construct
