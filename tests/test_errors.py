@@ -9,7 +9,6 @@ workers); and bad input says what was expected.
 from __future__ import annotations
 
 import copy
-import glob
 import importlib.machinery
 import importlib.util
 import itertools
@@ -18,7 +17,6 @@ import pickle
 import py_compile
 import shutil
 import sys
-import sysconfig
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -451,7 +449,12 @@ def site(tmp_path: Path) -> Iterator[Path]:
 def test_a_c_extension_outside_the_stdlib_cannot_run_fresh(site: Path) -> None:
     # Any extension file will do: the sandbox refuses it before loading it.
     suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
-    donor = glob.glob(os.path.join(sysconfig.get_paths()["platstdlib"], "lib-dynload", "*.so"))
+    # From the interpreter's own lib-dynload (a venv's platstdlib has none).
+    donor = [
+        spec.origin
+        for spec in map(importlib.machinery.PathFinder.find_spec, ("array", "_json", "math"))
+        if spec is not None and isinstance(spec.loader, importlib.machinery.ExtensionFileLoader)
+    ]
     assert donor, "no extension module found to copy"
     name = f"dserr_ext_{os.getpid()}_{next(_UNIQUE)}"
     path = site / f"{name}{suffix}"
