@@ -114,7 +114,7 @@ CATALOG: Final[dict[str, tuple[Kind, When]]] = {
         sys.base_exec_prefix:access sys.platlibdir:access sys.stdin:access
         sys.getallocatedblocks sys._current_frames sys._current_exceptions
         time.timezone:access time.altzone:access time.daylight:access time.tzname:access
-        time.get_clock_info time.clock_getres
+        time.get_clock_info time.clock_getres time.mktime
         datetime.datetime.fromtimestamp:no-tz datetime.date.fromtimestamp
         datetime.datetime.astimezone:no-args
         uuid.getnode
@@ -263,6 +263,7 @@ SAFE: Final = frozenset(
         "gc.isenabled",
         "pkgutil.extend_path",
         "locale.normalize",
+        "secrets.compare_digest",
     ]
 )
 

@@ -13,7 +13,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from typing import Any, Final, NamedTuple, final
 
 from .errors import JournalError
@@ -66,8 +66,10 @@ def _summary_item(value: object) -> str:
     elif isinstance(value, (tuple, list)):
         inner = ", ".join(_summary_item(v) for v in value)
         text = f"({inner})" if isinstance(value, tuple) else f"[{inner}]"
-    elif isinstance(value, (datetime, date, timedelta, uuid.UUID)):
+    elif isinstance(value, (datetime, date, timedelta, uuid.UUID, timezone)):
         text = repr(value)
+    elif isinstance(value, tzinfo) and isinstance(key := getattr(value, "key", None), str):
+        text = f"{type(value).__qualname__}({key!r})"  # a ZoneInfo: its key
     else:
         # Never the default repr: it carries an address that differs per run.
         text = f"<{type(value).__qualname__}>"

@@ -228,8 +228,19 @@ class OrderedSet(set):  # type: ignore[type-arg]
         return "{" + ", ".join(map(repr, self._order)) + "}"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Crosses to the host (pickle, copy) as a plain set.
+        # Crosses to the host (pickle) as a plain set.
         return (set, (list(self._order),))
+
+    def __copy__(self) -> OrderedSet:
+        return self.copy()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> OrderedSet:
+        import copy
+
+        result = type(self)()
+        memo[id(self)] = result
+        result.update(copy.deepcopy(item, memo) for item in self._order)
+        return result
 
 
 class OrderedFrozenSet(frozenset):  # type: ignore[type-arg]
@@ -291,3 +302,11 @@ class OrderedFrozenSet(frozenset):  # type: ignore[type-arg]
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (frozenset, (list(self._order),))
+
+    def __copy__(self) -> OrderedFrozenSet:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> OrderedFrozenSet:
+        import copy
+
+        return type(self)(copy.deepcopy(item, memo) for item in self._order)

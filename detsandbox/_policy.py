@@ -183,12 +183,31 @@ class Policy:
                 f"Policy.record=True needs mode 'deterministic', not {self.mode!r}: "
                 "use Policy.deterministic(record=True)"
             )
+        if self.mode == "strict":
+            for name, default in (("seed", 0), ("start", DEFAULT_START), ("timezone", "UTC")):
+                if getattr(self, name) != default:
+                    raise PolicyError(
+                        f"Policy.{name} only applies to deterministic and replay modes: "
+                        f"use Policy.deterministic({name}=...)"
+                    )
         if self.mode == "replay":
-            if not isinstance(self.journal, Journal):
+            journal = self.journal
+            if not isinstance(journal, Journal):
                 raise PolicyError(
-                    f"replay needs a detsandbox.Journal, got {self.journal!r}: "
+                    f"replay needs a detsandbox.Journal, got {journal!r}: "
                     "use Policy.replay(Journal.from_json(text))"
                 )
+            recorded = {
+                "seed": journal.seed,
+                "start": journal.start_ns / 1e9,
+                "timezone": journal.timezone,
+            }
+            for name, value in recorded.items():
+                if getattr(self, name) != value:
+                    raise PolicyError(
+                        f"Policy.replay() takes {name} from the journal ({value!r}), "
+                        f"got {getattr(self, name)!r}: leave it out"
+                    )
         elif self.journal is not None:
             raise PolicyError(
                 f"Policy.journal is only used in replay mode, not {self.mode!r}: "

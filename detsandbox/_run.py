@@ -64,12 +64,12 @@ class Run:
 
     __slots__ = (
         "_counters",
-        "_lock",
         "_pos",
         "clock",
         "ids",
         "journal",
         "journaling",
+        "lock",
         "record",
         "recording",
         "replaying",
@@ -110,7 +110,7 @@ class Run:
         #: id() inside the run: numbered in first-asked order (see _ordered)
         self.ids = StableIds()
         self._pos = 0
-        self._lock = threading.RLock()
+        self.lock = threading.RLock()
 
     def subseed(self, label: str) -> int:
         """The next sub-seed for ``label`` (``Random()``, ``uuid1`` nodes, ...)."""
@@ -134,14 +134,14 @@ class Run:
         ``host`` marks a call the policy lets reach the host: replay returns
         its recorded result without calling it.
         """
-        with self._lock:
+        with self.lock:
             if not self.replaying:
                 value = compute()
                 assert self.journal is not None
                 where = location_of(frame) if frame is not None else location()
                 self.journal.append(Event(qualname, summarize(args, kwargs), value, where))
                 return rebuild(value) if rebuild is not None else value
-            event = self._expect(qualname, summarize(args, kwargs))
+            event = self.expect(qualname, summarize(args, kwargs))
             if host:
                 value = event.result
                 if isinstance(value, _Unencodable):
@@ -156,7 +156,7 @@ class Run:
                     value = event.result
             return rebuild(value) if rebuild is not None else value
 
-    def _expect(self, qualname: str, summary: str) -> Event:
+    def expect(self, qualname: str, summary: str) -> Event:
         journal = self.journal
         assert journal is not None
         pos = self._pos

@@ -23,9 +23,9 @@ from types import FrameType
 from typing import Any, Final
 
 from . import _guards
-from ._catalog import CATALOG, When
+from ._catalog import When
 from ._guards import _STDLIB, MARKER, Guard, location, refuses, violation
-from ._journal import Event, summarize
+from ._journal import Event, _Unencodable, summarize
 from ._rules import Rule
 from ._run import Run
 
@@ -88,28 +88,30 @@ class Substitute(Guard):
         run = sandbox._run if sandbox is not None else current_run()
         if run is None:
             raise violation(self._rule, call=True)
-        if not run.replaying:
+        # Inline, not through Run.intercept: a substituted call, recorded or
+        # replayed, should cost about a microsecond.
+        skip = self._skip
+        if not run.journaling:
             value = self._impl(run, self._real, args, kwargs)
-            if run.recording:  # inline: recording must stay within ~1 µs a call
-                code = frame.f_code
-                if MARKER in frame.f_builtins and not code.co_filename.startswith(_STDLIB):
-                    where = f"{code.co_filename}:{frame.f_lineno}"
-                else:
-                    where = location()
-                skip = self._skip
-                summary = summarize(args[skip:], kwargs) if len(args) > skip or kwargs else ""
-                run.record(_new_event(Event, (self._rule.qualname, summary, value, where)))
-            rebuild = self._subst.rebuild
-            return value if rebuild is None else rebuild(value)
-        real, impl = self._real, self._impl
-        return run.intercept(
-            self._rule.qualname,
-            args[self._skip :],
-            kwargs,
-            lambda: impl(run, real, args, kwargs),
-            rebuild=self._subst.rebuild,
-            frame=frame,
-        )
+        elif run.recording:
+            value = self._impl(run, self._real, args, kwargs)
+            code = frame.f_code
+            if MARKER in frame.f_builtins and not code.co_filename.startswith(_STDLIB):
+                where = f"{code.co_filename}:{frame.f_lineno}"
+            else:
+                where = location()
+            summary = summarize(args[skip:], kwargs) if len(args) > skip or kwargs else ""
+            run.record(_new_event(Event, (self._rule.qualname, summary, value, where)))
+        else:
+            summary = summarize(args[skip:], kwargs) if len(args) > skip or kwargs else ""
+            with run.lock:
+                event = run.expect(self._rule.qualname, summary)
+                value = self._impl(run, self._real, args, kwargs)  # keeps state in step
+            recorded = event.result
+            if type(recorded) is not _Unencodable:
+                value = recorded
+        rebuild = self._subst.rebuild
+        return value if rebuild is None else rebuild(value)
 
 
 class Recorded(Guard):
@@ -141,7 +143,9 @@ def _struct(run: Run, secs: float) -> time.struct_time:
     dt = datetime.fromtimestamp(secs, run.tz)
     offset = dt.utcoffset()
     gmtoff = int(offset.total_seconds()) if offset is not None else 0
-    return time.struct_time((*dt.timetuple()[:9], dt.tzname(), gmtoff))
+    dst = dt.dst()
+    isdst = 1 if dst else 0  # timetuple() says -1 for zones without DST rules (UTC)
+    return time.struct_time((*dt.timetuple()[:8], isdst, dt.tzname(), gmtoff))
 
 
 def _secs(run: Run, args: tuple[Any, ...], kwargs: dict[str, Any], name: str) -> float:
@@ -285,14 +289,11 @@ def _secrets(run: Run, real: Any, args: tuple[Any, ...], kwargs: dict[str, Any])
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
     if name == "randbelow":
         return rng.randrange(args[0] if args else kwargs["exclusive_upper_bound"])
-    if name == "randbits":
+    if name in ("randbits", "getrandbits"):  # secrets.randbits is getrandbits
         return rng.getrandbits(args[0] if args else kwargs["k"])
     if name == "choice":
         return rng.choice(args[0] if args else kwargs["seq"])
-    raise violation(_SECRETS_RULE, call=True)
-
-
-_SECRETS_RULE = Rule("secrets.*", *CATALOG["secrets.*"])
+    return getattr(rng, name)(*args, **kwargs)  # the rest of SystemRandom's API
 
 
 def _uuid4(run: Run, real: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -303,7 +304,7 @@ def _uuid1(run: Run, real: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -
     node = args[0] if args else kwargs.get("node")
     clock_seq = args[1] if len(args) > 1 else kwargs.get("clock_seq")
     if node is None:
-        node = run.rng.getrandbits(48) | 0x010000000000  # multicast bit: not a real MAC
+        node = derive_node(run)  # as uuid1() uses getnode()
     if clock_seq is None:
         clock_seq = run.rng.getrandbits(14)
     stamp = run.clock.time_ns() // 100 + 0x01B21DD213814000

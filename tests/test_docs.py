@@ -33,7 +33,15 @@ from detsandbox._catalog import ALIASES, CATALOG, SAFE, Kind, When
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-PAGES = ["index.md", "usage.md", "policy.md", "design.md", "security.md"]
+PAGES = [
+    "index.md",
+    "usage.md",
+    "policy.md",
+    "determinism.md",
+    "replay.md",
+    "design.md",
+    "security.md",
+]
 FILES = [DOCS / page for page in PAGES] + [ROOT / "README.md"]
 
 _FENCE = re.compile(r"^```(?P<info>[^\n`]*)\n(?P<body>.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
