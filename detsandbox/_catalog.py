@@ -88,7 +88,8 @@ CATALOG: Final[dict[str, tuple[Kind, When]]] = {
         time.localtime:no-args time.gmtime:no-args time.ctime:no-args time.asctime:no-args
         time.strftime:one-arg
         datetime.datetime.now datetime.datetime.utcnow datetime.datetime.today
-        datetime.date.today
+        datetime.date.today _pydatetime.datetime.now _pydatetime.datetime.utcnow
+        _pydatetime.datetime.today _pydatetime.date.today
         uuid.uuid1 uuid.uuid6 uuid.uuid7
         email.utils.formatdate:no-args email.utils.localtime:no-args
         gzip.compress:no-mtime sched.scheduler:no-args
@@ -116,7 +117,8 @@ CATALOG: Final[dict[str, tuple[Kind, When]]] = {
         time.timezone:access time.altzone:access time.daylight:access time.tzname:access
         time.get_clock_info time.clock_getres time.mktime
         datetime.datetime.fromtimestamp:no-tz datetime.date.fromtimestamp
-        datetime.datetime.astimezone:no-args
+        datetime.datetime.astimezone:no-args _pydatetime.datetime.fromtimestamp:no-tz
+        _pydatetime.date.fromtimestamp _pydatetime.datetime.astimezone:no-args
         uuid.getnode
         os.getpid os.getppid os.getuid os.geteuid os.getgid os.getegid os.getgroups
         os.getlogin os.uname os.cpu_count os.process_cpu_count os.sched_getaffinity
@@ -232,6 +234,8 @@ METHOD_OWNERS: Final = frozenset(
     {
         "datetime.datetime",
         "datetime.date",
+        "_pydatetime.datetime",
+        "_pydatetime.date",
         "random.Random",
         "_random.Random",
     }

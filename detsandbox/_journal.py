@@ -9,6 +9,8 @@ same bytes in any process; argument summaries never contain addresses.
 from __future__ import annotations
 
 import base64
+import copy
+import importlib
 import json
 import time
 import uuid
@@ -18,7 +20,7 @@ from typing import Any, Final, NamedTuple, final
 
 from .errors import JournalError
 
-__all__ = ["FORMAT", "Event", "Journal", "decode", "encode", "summarize"]
+__all__ = ["FORMAT", "Event", "Journal", "decode", "detached", "encode", "summarize"]
 
 #: Version of the JSON layout; bumped on any incompatible change.
 FORMAT: Final = 1
@@ -60,6 +62,17 @@ class _Unencodable:
         return f"<unencodable {self.type_name}>"
 
 
+def detached(value: Any) -> Any:
+    """``value``, or a copy of it if code could change it after the call.
+
+    The journal must keep what a call returned (the list random.sample()
+    made), and each replay must hand out a list of its own.
+    """
+    if type(value) in (list, dict, bytearray, set):
+        return copy.deepcopy(value)
+    return value
+
+
 def _summary_item(value: object) -> str:
     if value is None or isinstance(value, (bool, int, float, str, bytes)):
         text = repr(value)
@@ -96,6 +109,10 @@ def encode(value: object) -> Any:
         return {"bytes": base64.b64encode(value).decode("ascii")}
     if isinstance(value, time.struct_time):
         return {"struct_time": list(value[:9]), "zone": value.tm_zone, "gmtoff": value.tm_gmtoff}
+    if isinstance(value, tuple) and hasattr(type(value), "n_sequence_fields"):
+        # Another struct sequence (os.uname_result, os.stat_result...).
+        kind = type(value)
+        return {"structseq": [kind.__module__, kind.__qualname__], "values": encode(tuple(value))}
     if isinstance(value, tuple):
         return {"tuple": [encode(v) for v in value]}
     if isinstance(value, list):
@@ -105,6 +122,12 @@ def encode(value: object) -> Any:
         key = getattr(tz, "key", None)
         if key is not None:  # a ZoneInfo: keep the zone, not only the offset
             return {"datetime": value.replace(tzinfo=None).isoformat(), "zone": key}
+        offset = value.utcoffset()
+        if isinstance(tz, timezone) and offset is not None and tz != UTC:
+            name = tz.tzname(None)
+            if name != timezone(offset).tzname(None):
+                # A fixed offset with a name ("CET") that isoformat() drops.
+                return {"datetime": value.isoformat(), "tzname": name}
         return {"datetime": value.isoformat()}
     if isinstance(value, date):
         return {"date": value.isoformat()}
@@ -139,7 +162,17 @@ def decode(data: Any) -> Any:
             from zoneinfo import ZoneInfo
 
             dt = dt.replace(tzinfo=ZoneInfo(data["zone"]))
+        elif "tzname" in data and dt.utcoffset() is not None:
+            offset = dt.utcoffset()
+            assert offset is not None
+            dt = dt.replace(tzinfo=timezone(offset, data["tzname"]))
         return dt
+    if "structseq" in data:
+        module, qualname = data["structseq"]
+        kind: Any = importlib.import_module(module)
+        for part in qualname.split("."):
+            kind = getattr(kind, part)
+        return kind(decode(data["values"]))
     if "date" in data:
         return date.fromisoformat(data["date"])
     if "uuid" in data:

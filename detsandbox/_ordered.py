@@ -58,8 +58,8 @@ def stable_hash(obj: object) -> int:
         for item in obj:
             acc ^= stable_hash(item) & _MASK  # order-free, like frozenset's hash
         return _digest(acc.to_bytes(8, "big"))
-    if isinstance(obj, enum.Enum):
-        return stable_hash((type(obj).__qualname__, obj.name))
+    if isinstance(obj, enum.Enum) and type(obj).__hash__ is enum.Enum.__hash__:
+        return stable_hash(obj._name_)  # as Enum.__hash__ does: hash(self._name_)
     if isinstance(obj, (datetime, date, dtime)) and type(obj).__hash__ in (
         datetime.__hash__,
         date.__hash__,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final, final
 
 from ._clock import Clock, to_epoch_ns
 from ._guards import location, location_of
-from ._journal import Event, Journal, _Unencodable, summarize
+from ._journal import Event, Journal, _Unencodable, detached, summarize
 from ._ordered import StableIds
 from .errors import JournalError, NondeterminismError, PolicyError
 
@@ -66,6 +66,7 @@ class Run:
         "_counters",
         "_pos",
         "clock",
+        "diverged",
         "ids",
         "journal",
         "journaling",
@@ -110,6 +111,8 @@ class Run:
         #: id() inside the run: numbered in first-asked order (see _ordered)
         self.ids = StableIds()
         self._pos = 0
+        #: the first NondeterminismError raised, even if the code caught it
+        self.diverged: NondeterminismError | None = None
         self.lock = threading.RLock()
 
     def subseed(self, label: str) -> int:
@@ -136,14 +139,15 @@ class Run:
         """
         with self.lock:
             if not self.replaying:
+                summary = summarize(args, kwargs)  # before the call, which may change them
                 value = compute()
                 assert self.journal is not None
                 where = location_of(frame) if frame is not None else location()
-                self.journal.append(Event(qualname, summarize(args, kwargs), value, where))
+                self.journal.append(Event(qualname, summary, detached(value), where))
                 return rebuild(value) if rebuild is not None else value
             event = self.expect(qualname, summarize(args, kwargs))
             if host:
-                value = event.result
+                value = detached(event.result)
                 if isinstance(value, _Unencodable):
                     raise JournalError(
                         f"cannot replay {event.describe()}: its result "
@@ -153,7 +157,7 @@ class Run:
             else:
                 value = compute()  # keeps the clock and generators in step
                 if not isinstance(event.result, _Unencodable):
-                    value = event.result
+                    value = detached(event.result)
             return rebuild(value) if rebuild is not None else value
 
     def expect(self, qualname: str, summary: str) -> Event:
@@ -167,7 +171,7 @@ class Run:
                 return event
         actual = Event(qualname, summary, None, location())
         if pos >= len(journal):
-            raise NondeterminismError(
+            raise self._diverge(
                 f"replay ran past the end of the journal ({len(journal)} events).\n\n"
                 f"    actual:   {actual.describe()}\n\n{_ADVICE}",
                 index=pos,
@@ -175,7 +179,7 @@ class Run:
                 actual=actual,
             )
         event = journal[pos]
-        raise NondeterminismError(
+        raise self._diverge(
             f"replay diverged at event {pos + 1} of {len(journal)}: the code made a "
             "different call than the journal holds.\n\n"
             f"    expected: {event.describe()}\n"
@@ -185,8 +189,17 @@ class Run:
             actual=actual,
         )
 
+    def _diverge(self, message: str, **fields: Any) -> NondeterminismError:
+        err = NondeterminismError(message, **fields)
+        if self.diverged is None:
+            self.diverged = err
+        return err
+
     def finish(self) -> None:
-        """In replay, raise if the code stopped before the journal's end."""
+        """In replay, raise if the code diverged (even if it caught the error)
+        or stopped before the journal's end."""
+        if self.diverged is not None:
+            raise self.diverged
         journal = self.journal
         if not self.replaying or journal is None or self._pos >= len(journal):
             return

@@ -25,7 +25,7 @@ from typing import Any, Final
 from . import _guards
 from ._catalog import When
 from ._guards import _STDLIB, MARKER, Guard, location, refuses, violation
-from ._journal import Event, _Unencodable, summarize
+from ._journal import Event, _Unencodable, detached, summarize
 from ._rules import Rule
 from ._run import Run
 
@@ -38,16 +38,24 @@ class Substitution:
     """How to answer one name: ``impl`` computes the value, ``rebuild``
     turns the journaled value into what the code gets (``Random(seed)``),
     ``every_call`` substitutes calls the rule would let through too (time
-    zone: ``localtime(0)`` is in the policy's zone, not the host's)."""
+    zone: ``localtime(0)`` is in the policy's zone, not the host's), and
+    ``journaled`` says whether the result is journaled and replayed (not for
+    ``asyncio.sleep``'s coroutine: replay computes a fresh one)."""
 
-    __slots__ = ("every_call", "impl", "rebuild")
+    __slots__ = ("every_call", "impl", "journaled", "rebuild")
 
     def __init__(
-        self, impl: Impl, *, rebuild: Callable[[Any], Any] | None = None, every_call: bool = False
+        self,
+        impl: Impl,
+        *,
+        rebuild: Callable[[Any], Any] | None = None,
+        every_call: bool = False,
+        journaled: bool = True,
     ) -> None:
         self.impl = impl
         self.rebuild = rebuild
         self.every_call = every_call
+        self.journaled = journaled
 
 
 _getframe = sys._getframe
@@ -94,22 +102,26 @@ class Substitute(Guard):
         if not run.journaling:
             value = self._impl(run, self._real, args, kwargs)
         elif run.recording:
-            value = self._impl(run, self._real, args, kwargs)
+            # Summarised before the call: shuffle() changes its argument.
+            summary = summarize(args[skip:], kwargs) if len(args) > skip or kwargs else ""
+            value = self._impl(run, self._real, args, kwargs)  # a call that raises: no event
             code = frame.f_code
             if MARKER in frame.f_builtins and not code.co_filename.startswith(_STDLIB):
                 where = f"{code.co_filename}:{frame.f_lineno}"
             else:
                 where = location()
-            summary = summarize(args[skip:], kwargs) if len(args) > skip or kwargs else ""
-            run.record(_new_event(Event, (self._rule.qualname, summary, value, where)))
+            kept = detached(value) if self._subst.journaled else None
+            run.record(_new_event(Event, (self._rule.qualname, summary, kept, where)))
         else:
             summary = summarize(args[skip:], kwargs) if len(args) > skip or kwargs else ""
             with run.lock:
+                # Computed first, to keep state in step and so that a call that
+                # raised when recorded (and left no event) raises again here.
+                value = self._impl(run, self._real, args, kwargs)
                 event = run.expect(self._rule.qualname, summary)
-                value = self._impl(run, self._real, args, kwargs)  # keeps state in step
             recorded = event.result
-            if type(recorded) is not _Unencodable:
-                value = recorded
+            if self._subst.journaled and type(recorded) is not _Unencodable:
+                value = detached(recorded)
         rebuild = self._subst.rebuild
         return value if rebuild is None else rebuild(value)
 
@@ -371,7 +383,7 @@ SUBSTITUTES: Final[dict[str, Substitution]] = {
     "time.gmtime": _S(_gmtime),
     "time.asctime": _S(_asctime),
     "time.strftime": _S(_strftime),
-    "asyncio.sleep": _S(_asyncio_sleep, every_call=True),
+    "asyncio.sleep": _S(_asyncio_sleep, every_call=True, journaled=False),
     "datetime.datetime.now": _S(_now),
     "datetime.datetime.utcnow": _S(_utcnow),
     "datetime.datetime.today": _S(_today),
@@ -396,6 +408,9 @@ SUBSTITUTES: Final[dict[str, Substitution]] = {
     "email.utils.formatdate": _S(_formatdate),
 }
 
+# C or pure-Python twins of a public module, answered by its substitutes.
+_PUBLIC_TWINS: Final = {"_pydatetime": "datetime", "_datetime": "datetime"}
+
 #: Values (not calls) deterministic mode answers from the policy's time zone.
 ZONE_VALUES: Final = ("time.timezone", "time.altzone", "time.daylight", "time.tzname")
 
@@ -418,12 +433,13 @@ def zone_value(run_tz: Any, name: str) -> Any:
 
 def lookup(rule: Rule) -> Substitution | None:
     """The substitution for ``rule``, by its name or its module pattern."""
-    found = SUBSTITUTES.get(rule.qualname)
+    qualname = rule.qualname
+    top, _, rest = qualname.partition(".")
+    if top in _PUBLIC_TWINS:  # _pydatetime.datetime.now is datetime.datetime.now
+        qualname = f"{_PUBLIC_TWINS[top]}.{rest}"
+    found = SUBSTITUTES.get(qualname)
     if found is None:
-        module = rule.qualname.rpartition(".")[0]
-        found = SUBSTITUTES.get(f"{module}.*")
-        if found is not None and rule.qualname == "secrets.compare_digest":
-            return None
+        found = SUBSTITUTES.get(f"{qualname.rpartition('.')[0]}.*")
     return found
 
 

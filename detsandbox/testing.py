@@ -7,6 +7,7 @@ wall-clock time and ``TZ``, and fails with the first diverging journal entry.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -67,9 +68,10 @@ def record(
 
 
 def _record_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    start = spec["start"]
     policy = Policy.deterministic(
         seed=spec["seed"],
-        start=spec["start"],
+        start=datetime.fromisoformat(start) if isinstance(start, str) else start,
         timezone=spec["timezone"],
         passthrough=tuple(spec["passthrough"]),
         isolate=tuple(spec["isolate"]),
@@ -79,7 +81,7 @@ def _record_spec(spec: dict[str, Any]) -> dict[str, Any]:
     journal, result = record(
         spec["source"],
         call=spec["call"],
-        args=tuple(spec["args"]),
+        args=ast.literal_eval(spec["args"]),
         filename=spec["filename"],
         policy=policy,
     )
@@ -113,6 +115,9 @@ def assert_deterministic(
 ) -> DeterminismReport:
     """Record ``source`` ``runs`` times here and ``processes`` times in fresh processes.
 
+    For runs in other processes, ``args`` must be literals (``ast.literal_eval``
+    reads them back there).
+
     The code runs in a deterministic Sandbox (``policy``, by default
     ``Policy.deterministic()``), and ``call`` names a function of it to call
     with ``args``. Every run must produce the same journal and the same
@@ -132,11 +137,13 @@ def assert_deterministic(
         results.append(result)
         labels.append(f"run {n + 1} (in-process)")
     if processes:
-        start = base.start.timestamp() if isinstance(base.start, datetime) else base.start
+        # Exact in the child: a datetime as ISO text (a float would round
+        # microseconds), arguments as their repr (JSON would turn tuples into lists).
+        start = base.start.isoformat() if isinstance(base.start, datetime) else base.start
         spec = {
             "source": source,
             "call": call,
-            "args": list(args),
+            "args": repr(tuple(args)),
             "filename": filename,
             "seed": base.seed,
             "start": start,
