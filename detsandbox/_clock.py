@@ -35,12 +35,20 @@ class Clock:
     with :meth:`advance`; sandboxed code moves it by sleeping.
     """
 
-    __slots__ = ("_elapsed_ns", "_lock", "_start_ns")
+    __slots__ = ("_elapsed_ns", "_lock", "_start_ns", "elapsed_s", "now_ns", "now_s")
 
     def __init__(self, start_ns: int) -> None:
         self._start_ns = start_ns
         self._elapsed_ns = 0
         self._lock = threading.Lock()
+        self._settle()
+
+    def _settle(self) -> None:
+        # Kept as plain attributes, so a substituted clock read is one
+        # attribute lookup (see _substitutes: attrgetter, no Python frame).
+        self.now_ns = self._start_ns + self._elapsed_ns
+        self.now_s = self.now_ns / 1e9
+        self.elapsed_s = self._elapsed_ns / 1e9
 
     def time_ns(self) -> int:
         """Wall-clock time in epoch nanoseconds."""
@@ -68,6 +76,7 @@ class Clock:
             )
         with self._lock:
             self._elapsed_ns += round(seconds * 1_000_000_000)
+            self._settle()
 
     def __repr__(self) -> str:
         now = datetime.fromtimestamp(self.time(), UTC).isoformat()

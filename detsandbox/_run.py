@@ -64,13 +64,14 @@ class Run:
 
     __slots__ = (
         "_counters",
-        "_pos",
         "clock",
         "diverged",
+        "events",
         "ids",
         "journal",
         "journaling",
         "lock",
+        "position",
         "record",
         "recording",
         "replaying",
@@ -110,7 +111,11 @@ class Run:
         self._counters: dict[str, int] = {}
         #: id() inside the run: numbered in first-asked order (see _ordered)
         self.ids = StableIds()
-        self._pos = 0
+        self.position = 0
+        #: the replayed journal's events (the list itself, read in place)
+        self.events: list[Event] = (
+            self.journal._events if self.replaying and self.journal is not None else []
+        )
         #: the first NondeterminismError raised, even if the code caught it
         self.diverged: NondeterminismError | None = None
         self.lock = threading.RLock()
@@ -163,11 +168,11 @@ class Run:
     def expect(self, qualname: str, summary: str) -> Event:
         journal = self.journal
         assert journal is not None
-        pos = self._pos
+        pos = self.position
         if pos < len(journal):
             event = journal[pos]
             if event.qualname == qualname and event.args == summary:
-                self._pos = pos + 1
+                self.position = pos + 1
                 return event
         actual = Event(qualname, summary, None, location())
         if pos >= len(journal):
@@ -201,15 +206,15 @@ class Run:
         if self.diverged is not None:
             raise self.diverged
         journal = self.journal
-        if not self.replaying or journal is None or self._pos >= len(journal):
+        if not self.replaying or journal is None or self.position >= len(journal):
             return
-        event = journal[self._pos]
+        event = journal[self.position]
         raise NondeterminismError(
-            f"replay stopped at event {self._pos + 1} of {len(journal)}: the journal holds "
+            f"replay stopped at event {self.position + 1} of {len(journal)}: the journal holds "
             "calls the code did not make.\n\n"
             f"    expected: {event.describe()}\n"
             "    actual:   (no further call)\n\n" + _ADVICE,
-            index=self._pos,
+            index=self.position,
             expected=event,
             actual=None,
         )

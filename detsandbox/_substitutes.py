@@ -13,13 +13,14 @@ allows, so that the call is journaled and replay never reaches the host.
 from __future__ import annotations
 
 import base64
+import operator
 import random
 import sys
 import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from types import FrameType
+from types import CodeType, FrameType
 from typing import Any, Final
 
 from . import _guards
@@ -42,7 +43,7 @@ class Substitution:
     ``journaled`` says whether the result is journaled and replayed (not for
     ``asyncio.sleep``'s coroutine: replay computes a fresh one)."""
 
-    __slots__ = ("every_call", "impl", "journaled", "rebuild")
+    __slots__ = ("every_call", "getter", "impl", "journaled", "rebuild")
 
     def __init__(
         self,
@@ -51,11 +52,15 @@ class Substitution:
         rebuild: Callable[[Any], Any] | None = None,
         every_call: bool = False,
         journaled: bool = True,
+        getter: Callable[[Run], Any] | None = None,
     ) -> None:
         self.impl = impl
         self.rebuild = rebuild
         self.every_call = every_call
         self.journaled = journaled
+        #: for argument-less reads: the value straight from the Run, in C
+        #: (operator.attrgetter), with no Python frame of its own
+        self.getter = getter
 
 
 _getframe = sys._getframe
@@ -78,12 +83,21 @@ def current_run() -> Run | None:
 class Substitute(Guard):
     """A catalogued callable answered by the Sandbox's deterministic state."""
 
-    __slots__ = ("_every", "_impl", "_subst")
+    __slots__ = ("_every", "_getter", "_impl", "_method", "_rebuild", "_subst")
 
     def __init__(self, wrapped: Any, rule: Rule, subst: Substitution, *, skip: int = 0) -> None:
         super().__init__(wrapped, rule, skip=skip)
         self._subst = subst
         self._impl = subst.impl
+        self._getter = subst.getter
+        self._rebuild = subst.rebuild
+        # random.random and friends: the same method of the Run's generator.
+        name = getattr(wrapped, "__name__", "")
+        self._method = (
+            operator.attrgetter(f"rng.{name}")
+            if subst.impl is _random_fn and name != "seed" and name.isidentifier()
+            else None
+        )
         # Substitute every call, without asking the rule which ones it refuses.
         self._every = subst.every_call or rule.when is When.ALWAYS
 
@@ -100,30 +114,77 @@ class Substitute(Guard):
         # replayed, should cost about a microsecond.
         skip = self._skip
         if not run.journaling:
-            value = self._impl(run, self._real, args, kwargs)
+            if self._method is not None:
+                return self._method(run)(*args, **kwargs)
+            if self._getter is not None and not args and not kwargs:
+                value = self._getter(run)
+            else:
+                value = self._impl(run, self._real, args, kwargs)
         elif run.recording:
             # Summarised before the call: shuffle() changes its argument.
             summary = summarize(args[skip:], kwargs) if len(args) > skip or kwargs else ""
-            value = self._impl(run, self._real, args, kwargs)  # a call that raises: no event
-            code = frame.f_code
-            if MARKER in frame.f_builtins and not code.co_filename.startswith(_STDLIB):
-                where = f"{code.co_filename}:{frame.f_lineno}"
+            if self._method is not None:
+                value = self._method(run)(*args, **kwargs)
+            elif self._getter is not None and not args and not kwargs:
+                value = self._getter(run)
+            else:  # a call that raises leaves no event
+                value = self._impl(run, self._real, args, kwargs)
+            key = (frame.f_code, frame.f_lasti)
+            where = _WHERE.get(key)
+            if where is None:
+                where = _where(frame, key)
+            if type(value) in _MUTABLE or not self._subst.journaled:
+                kept = detached(value) if self._subst.journaled else None
             else:
-                where = location()
-            kept = detached(value) if self._subst.journaled else None
+                kept = value
             run.record(_new_event(Event, (self._rule.qualname, summary, kept, where)))
         else:
             summary = summarize(args[skip:], kwargs) if len(args) > skip or kwargs else ""
-            with run.lock:
-                # Computed first, to keep state in step and so that a call that
-                # raised when recorded (and left no event) raises again here.
+            # Computed first, to keep state in step and so that a call that
+            # raised when recorded (and left no event) raises again here.
+            if self._method is not None:
+                value = self._method(run)(*args, **kwargs)
+            elif self._getter is not None and not args and not kwargs:
+                value = self._getter(run)
+            else:
                 value = self._impl(run, self._real, args, kwargs)
-                event = run.expect(self._rule.qualname, summary)
+            # The matching event, inline; Run.expect() explains a mismatch.
+            # No lock: sandboxed code cannot start threads, so one Sandbox
+            # replays one call at a time.
+            qualname = self._rule.qualname
+            events = run.events
+            pos = run.position
+            if pos < len(events):
+                event = events[pos]
+                if event[0] == qualname and event[1] == summary:
+                    run.position = pos + 1
+                else:
+                    event = run.expect(qualname, summary)
+            else:
+                event = run.expect(qualname, summary)
             recorded = event.result
             if self._subst.journaled and type(recorded) is not _Unencodable:
-                value = detached(recorded)
-        rebuild = self._subst.rebuild
+                value = recorded if type(recorded) not in _MUTABLE else detached(recorded)
+        rebuild = self._rebuild
         return value if rebuild is None else rebuild(value)
+
+
+# (code, instruction) -> "file:line" of recorded call sites: f_lineno and the
+# formatting cost more than the rest of a recorded call. Bounded; cleared when full.
+_WHERE: dict[tuple[CodeType, int], str] = {}
+_WHERE_MAX: Final = 4096
+_MUTABLE: Final = (list, dict, bytearray, set)
+
+
+def _where(frame: FrameType, key: tuple[CodeType, int]) -> str:
+    code = frame.f_code
+    if MARKER in frame.f_builtins and not code.co_filename.startswith(_STDLIB):
+        where = f"{code.co_filename}:{frame.f_lineno}"
+        if len(_WHERE) >= _WHERE_MAX:
+            _WHERE.clear()
+        _WHERE[key] = where
+        return where
+    return location()  # a fresh stdlib module: the user's line, found each time
 
 
 class Recorded(Guard):
@@ -308,8 +369,20 @@ def _secrets(run: Run, real: Any, args: tuple[Any, ...], kwargs: dict[str, Any])
     return getattr(rng, name)(*args, **kwargs)  # the rest of SystemRandom's API
 
 
+_object_new = object.__new__
+_object_set = object.__setattr__
+_VERSION_MASK: Final = ~((0xC000 << 48) | (0xF000 << 64))
+_VERSION_4: Final = (0x8000 << 48) | (4 << 76)
+_UNKNOWN: Final = uuid.SafeUUID.unknown
+
+
 def _uuid4(run: Run, real: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    return uuid.UUID(int=run.rng.getrandbits(128), version=4)
+    # What UUID(int=n, version=4) builds, without its argument parsing (most
+    # of the cost of uuid4() itself): the RFC 4122 variant and version bits.
+    u = _object_new(uuid.UUID)
+    _object_set(u, "int", (run.rng.getrandbits(128) & _VERSION_MASK) | _VERSION_4)
+    _object_set(u, "is_safe", _UNKNOWN)
+    return u
 
 
 def _uuid1(run: Run, real: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -358,20 +431,27 @@ def _formatdate(run: Run, real: Any, args: tuple[Any, ...], kwargs: dict[str, An
     return real(run.clock.time(), False, usegmt)
 
 
+def _clock_read(attr: str) -> Impl:
+    read = operator.attrgetter(f"clock.{attr}")
+    return lambda run, real, args, kwargs: read(run)
+
+
 def _seeded(seed: int) -> random.Random:
     return random.Random(seed)
 
 
 _S = Substitution
 SUBSTITUTES: Final[dict[str, Substitution]] = {
-    "time.time": _S(lambda run, real, a, k: (run.clock._start_ns + run.clock._elapsed_ns) / 1e9),
-    "time.time_ns": _S(lambda run, real, a, k: run.clock._start_ns + run.clock._elapsed_ns),
+    "time.time": _S(_clock_read("now_s"), getter=operator.attrgetter("clock.now_s")),
+    "time.time_ns": _S(_clock_read("now_ns"), getter=operator.attrgetter("clock.now_ns")),
     **{
-        f"time.{name}": _S(lambda run, real, a, k: run.clock.monotonic())
+        f"time.{name}": _S(_clock_read("elapsed_s"), getter=operator.attrgetter("clock.elapsed_s"))
         for name in ("monotonic", "perf_counter", "process_time", "thread_time")
     },
     **{
-        f"time.{name}_ns": _S(lambda run, real, a, k: run.clock.monotonic_ns())
+        f"time.{name}_ns": _S(
+            _clock_read("_elapsed_ns"), getter=operator.attrgetter("clock._elapsed_ns")
+        )
         for name in ("monotonic", "perf_counter", "process_time", "thread_time")
     },
     "time.clock_gettime": _S(_clock_gettime),
