@@ -65,6 +65,9 @@ class When(enum.Enum):
     NO_TZ = "no-tz"
     #: only a call without an ``mtime`` (``gzip.compress(data)`` stamps the clock)
     NO_MTIME = "no-mtime"
+    #: only on a naive datetime, which the host reads as its local time
+    #: (``naive.timestamp()``); judged when the method is read from the instance
+    NAIVE = "naive"
     #: the attribute itself is refused, not only calling it (``os.environ``)
     ACCESS = "access"
 
@@ -117,7 +120,8 @@ CATALOG: Final[dict[str, tuple[Kind, When]]] = {
         time.timezone:access time.altzone:access time.daylight:access time.tzname:access
         time.get_clock_info time.clock_getres time.mktime
         datetime.datetime.fromtimestamp:no-tz datetime.date.fromtimestamp
-        datetime.datetime.astimezone:no-args _pydatetime.datetime.fromtimestamp:no-tz
+        datetime.datetime.astimezone:no-args datetime.datetime.timestamp:naive
+        _pydatetime.datetime.timestamp:naive _pydatetime.datetime.fromtimestamp:no-tz
         _pydatetime.date.fromtimestamp _pydatetime.datetime.astimezone:no-args
         uuid.getnode
         os.getpid os.getppid os.getuid os.geteuid os.getgid os.getegid os.getgroups

@@ -310,6 +310,20 @@ def _fromtimestamp(run: Run, real: Any, args: tuple[Any, ...], kwargs: dict[str,
     return cls(local.year, local.month, local.day)
 
 
+def _timestamp(run: Run, real: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    # A naive datetime is local time: the run's zone, not the host's.
+    return real.__self__.replace(tzinfo=run.tz).timestamp()
+
+
+def _email_localtime(run: Run, real: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    dt = args[0] if args else kwargs.get("dt")
+    if dt is None:
+        return datetime.fromtimestamp(run.clock.now_s, run.tz)
+    if dt.tzinfo is None:  # naive: local time, in the run's zone
+        return dt.replace(tzinfo=run.tz)
+    return dt.astimezone(run.tz)
+
+
 def _astimezone(run: Run, real: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     inst = real.__self__
     if inst.tzinfo is None:  # naive means local: the run's zone, not the host's
@@ -471,6 +485,8 @@ SUBSTITUTES: Final[dict[str, Substitution]] = {
     "datetime.datetime.fromtimestamp": _S(_fromtimestamp),
     "datetime.date.fromtimestamp": _S(_fromtimestamp, every_call=True),
     "datetime.datetime.astimezone": _S(_astimezone),
+    "datetime.datetime.timestamp": _S(_timestamp),
+    "email.utils.localtime": _S(_email_localtime, every_call=True),
     "random.*": _S(_random_fn),
     "random.Random": _S(_new_random, rebuild=_seeded),
     "_random.Random": _S(_new_random, rebuild=_seeded),

@@ -294,6 +294,8 @@ class Views:
             return value
         if rule.when is When.ACCESS:
             raise violation(rule, call=False)
+        if rule.when is When.NAIVE and (is_class or getattr(obj, "tzinfo", None) is not None):
+            return value  # an aware datetime (or the class itself): no host zone involved
         # Read from the class, an instance method is unbound: its first
         # argument is the instance (a classmethod is bound to the class).
         skip = 1 if is_class and getattr(value, "__self__", None) is not obj else 0

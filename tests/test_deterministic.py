@@ -673,11 +673,6 @@ def test_the_rest_of_secrets_systemrandom_api_is_substituted() -> None:
     assert (ns["a"], ns["b"]) == (gen.getrandbits(16), gen.getrandbits(16))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="missing: email.utils.localtime() (local time now) has no substitute and "
-    "still raises RestrictedAccessError",
-)
 def test_email_utils_localtime_is_substituted() -> None:
     r = value("import email.utils\nr = email.utils.localtime()")
     assert r == datetime(2000, 1, 1, tzinfo=UTC)
@@ -929,11 +924,6 @@ def test_mktime_does_not_read_the_host_time_zone(host_tz: str) -> None:
     assert json.loads(run_child(_TZ_CONVERSION % source, TZ=host_tz)) == [START, START]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known limit (docs/determinism.md, Limits): a naive datetime's .timestamp() "
-    "is not intercepted and converts with the host's TZ",
-)
 @pytest.mark.parametrize("host_tz", ["America/New_York", "Asia/Kolkata"])
 def test_naive_timestamp_does_not_read_the_host_time_zone(host_tz: str) -> None:
     source = "import datetime\nr = [datetime.datetime.now().timestamp()]"

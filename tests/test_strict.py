@@ -260,6 +260,12 @@ HOST_FACTS = [
     case("import getpass; getpass.getuser()", "getpass.getuser", "getpass.getuser"),
     case("import pwd; pwd.getpwuid(0)", "pwd.getpwuid", "pwd.getpwuid"),
     case("import time; time.timezone", "time.timezone", "time.timezone"),
+    # A naive datetime's timestamp() reads it as host local time.
+    case(
+        "import datetime; datetime.datetime(2000, 1, 1).timestamp()",
+        "datetime.datetime.timestamp",
+        "naive timestamp()",
+    ),
     # mktime() reads its argument as host local time: a time-zone fact.
     case("import time; time.mktime((2000, 1, 1, 0, 0, 0, 0, 0, -1))", "time.mktime", "mktime"),
     case("import time; time.tzname", "time.tzname", "time.tzname"),
@@ -515,6 +521,11 @@ ALLOWED = [
         "import time; r = time.strftime('%Y-%m-%d', time.gmtime(0))",
         "1970-01-01",
         id="strftime(fmt, t)",
+    ),
+    pytest.param(
+        "import datetime as d; r = d.datetime(2000, 1, 1, tzinfo=d.timezone.utc).timestamp()",
+        946684800.0,
+        id="aware timestamp()",
     ),
     pytest.param(
         "import datetime as d; r = d.datetime.fromtimestamp(0, d.timezone.utc)",
