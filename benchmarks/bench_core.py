@@ -1199,12 +1199,21 @@ def main(argv: list[str] | None = None) -> int:
         print("temporalio not installed: pip install -e '.[bench]'")
     sys.stdout.flush()
     rows = run_all(cfg, only, verbose=args.verbose)
+    report(rows, env, cfg, args.json, busy_note="row 8 most of all")
+    return 0
+
+
+def report(
+    rows: list[Row], env: dict[str, Any], cfg: Config, json_path: str | None, busy_note: str = ""
+) -> None:
+    """Print the table, the verdict counts, and write ``json_path`` if given."""
     if hasattr(os, "getloadavg"):
         env["loadavg_end"] = os.getloadavg()
         busy = max(env["loadavg"][0], env["loadavg_end"][0]) > 0.5 * (os.cpu_count() or 1)
+        note = f"  (machine busy: expect noisy rows{', ' + busy_note if busy_note else ''})"
         print(
             f"loadavg at end {' '.join(f'{x:.2f}' for x in env['loadavg_end'])}"
-            + ("  (machine busy: expect noisy rows, row 8 most of all)" if busy else "")
+            + (note if busy else "")
         )
     print()
     print(render(rows))
@@ -1222,16 +1231,15 @@ def main(argv: list[str] | None = None) -> int:
             else ""
         )
     )
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
+    if json_path:
+        with open(json_path, "w", encoding="utf-8") as f:
             json.dump(
                 {"environment": env, "config": dataclasses.asdict(cfg)}
                 | {"rows": [r.as_json() for r in rows]},
                 f,
                 indent=2,
             )
-        print(f"wrote {args.json}")
-    return 0
+        print(f"wrote {json_path}")
 
 
 if __name__ == "__main__":

@@ -16,10 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import gc
-import json
-import os
 import statistics
 import sys
 import traceback
@@ -46,7 +43,7 @@ from bench_core import (
     fmt_stats,
     fmt_time,
     perf_counter,
-    render,
+    report,
 )
 
 from detsandbox import Journal, Policy, Sandbox
@@ -401,38 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     sys.stdout.flush()
     rows = run_all(cfg, only, verbose=args.verbose)
-    if hasattr(os, "getloadavg"):
-        env["loadavg_end"] = os.getloadavg()
-        busy = max(env["loadavg"][0], env["loadavg_end"][0]) > 0.5 * (os.cpu_count() or 1)
-        print(
-            f"loadavg at end {' '.join(f'{x:.2f}' for x in env['loadavg_end'])}"
-            + ("  (machine busy: expect noisy rows)" if busy else "")
-        )
-    print()
-    print(render(rows))
-    verdicts = [r.verdict for r in rows]
-    print()
-    print(
-        ", ".join(
-            f"{verdicts.count(v)} {v}"
-            for v in ("PASS", "PASS?", "MISS", "MISS?", "ERROR")
-            if v in verdicts
-        )
-        + (
-            "  (?: the row's noise band straddles its target; rerun it with --only)"
-            if any(v.endswith("?") for v in verdicts)
-            else ""
-        )
-    )
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(
-                {"environment": env, "config": dataclasses.asdict(cfg)}
-                | {"rows": [r.as_json() for r in rows]},
-                f,
-                indent=2,
-            )
-        print(f"wrote {args.json}")
+    report(rows, env, cfg, args.json)
     return 0
 
 
