@@ -26,7 +26,7 @@ from typing import Any, Final
 from . import _guards
 from ._catalog import When
 from ._guards import _STDLIB, MARKER, Guard, location, refuses, violation
-from ._journal import Event, _Unencodable, detached, summarize
+from ._journal import _Unencodable, detached, summarize
 from ._rules import Rule
 from ._run import Run
 
@@ -137,7 +137,7 @@ class Substitute(Guard):
                 kept = detached(value) if self._subst.journaled else None
             else:
                 kept = value
-            run.record(_new_event(Event, (self._rule.qualname, summary, kept, where)))
+            run.record((self._rule.qualname, summary, kept, where))
         else:
             summary = summarize(args[skip:], kwargs) if len(args) > skip or kwargs else ""
             # Computed first, to keep state in step and so that a call that
@@ -162,7 +162,7 @@ class Substitute(Guard):
                     event = run.expect(qualname, summary)
             else:
                 event = run.expect(qualname, summary)
-            recorded = event.result
+            recorded = event[2]
             if self._subst.journaled and type(recorded) is not _Unencodable:
                 value = recorded if type(recorded) not in _MUTABLE else detached(recorded)
         rebuild = self._rebuild

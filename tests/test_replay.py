@@ -796,7 +796,7 @@ def test_edited_code_raises_with_both_calls_and_locations(
     err = divergence(journal, source, call="wf", args=args)
     assert isinstance(err, SandboxError)
     assert (err.index, err.expected, err.actual) == (index, expected, actual)
-    assert err.expected is journal[index]
+    assert err.expected == journal[index]
     assert str(err) == (
         f"replay diverged at event {index + 1} of 5: the code made a different call than "
         "the journal holds.\n\n"
