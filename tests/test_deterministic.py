@@ -25,7 +25,6 @@ import os
 import pathlib
 import random
 import socket
-import subprocess
 import sys
 import textwrap
 import time
@@ -34,6 +33,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from child import run_child
 
 from detsandbox import Clock, Policy, PolicyError, RestrictedAccessError, Sandbox, SandboxError
 
@@ -68,26 +68,6 @@ def run(source: str, policy: Policy | None = None, *, filename: str = "wf.py") -
 def value(source: str, policy: Policy | None = None) -> Any:
     """``r`` after running ``source``."""
     return run(source, policy)["r"]
-
-
-def child_env(**changes: str) -> dict[str, str]:
-    env = dict(os.environ, **changes)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    return env
-
-
-def run_child(script: str, **env: str) -> str:
-    """stdout of ``script`` run by a fresh interpreter with ``env`` changes."""
-    proc = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=child_env(**env),
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
 
 
 # -- the preset ---------------------------------------------------------------------------------

@@ -18,7 +18,6 @@ import os
 import pathlib
 import pickle
 import re
-import subprocess
 import sys
 import textwrap
 import time
@@ -29,6 +28,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from child import run_child
 
 from detsandbox import (
     Event,
@@ -84,25 +84,6 @@ def divergence(journal: Journal, source: str, **kwargs: Any) -> NondeterminismEr
     with pytest.raises(NondeterminismError) as info:
         replayed(journal, source, **kwargs)
     return info.value
-
-
-def child_env(**changes: str) -> dict[str, str]:
-    env = dict(os.environ, **changes)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    return env
-
-
-def run_child(script: str, **env: str) -> str:
-    proc = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=child_env(**env),
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
 
 
 # -- recording ----------------------------------------------------------------------------------
