@@ -100,7 +100,31 @@ def _ordered(items: Iterable[Any]) -> dict[Any, None]:
     return dict.fromkeys(items)
 
 
-class OrderedSet(set):  # type: ignore[type-arg]
+class _Operators:
+    """The operators of both ordered classes, in terms of their order-keeping methods."""
+
+    __slots__ = ()
+
+    def __or__(self, other: Any) -> Any:
+        return self.union(other) if isinstance(other, (set, frozenset)) else NotImplemented  # type: ignore[attr-defined]
+
+    def __and__(self, other: Any) -> Any:
+        return self.intersection(other) if isinstance(other, (set, frozenset)) else NotImplemented  # type: ignore[attr-defined]
+
+    def __sub__(self, other: Any) -> Any:
+        return self.difference(other) if isinstance(other, (set, frozenset)) else NotImplemented  # type: ignore[attr-defined]
+
+    def __xor__(self, other: Any) -> Any:
+        if isinstance(other, (set, frozenset)):
+            return self.symmetric_difference(other)  # type: ignore[attr-defined]
+        return NotImplemented
+
+    __ror__ = __or__
+    __rand__ = __and__
+    __rxor__ = __xor__
+
+
+class OrderedSet(_Operators, set):  # type: ignore[type-arg]
     """A ``set`` that iterates, prints and pops in insertion order."""
 
     __slots__ = ("_order",)
@@ -196,24 +220,6 @@ class OrderedSet(set):  # type: ignore[type-arg]
         result.symmetric_difference_update(other)
         return result
 
-    def __or__(self, other: Any) -> Any:
-        return self.union(other) if isinstance(other, (set, frozenset)) else NotImplemented
-
-    def __and__(self, other: Any) -> Any:
-        return self.intersection(other) if isinstance(other, (set, frozenset)) else NotImplemented
-
-    def __sub__(self, other: Any) -> Any:
-        return self.difference(other) if isinstance(other, (set, frozenset)) else NotImplemented
-
-    def __xor__(self, other: Any) -> Any:
-        if isinstance(other, (set, frozenset)):
-            return self.symmetric_difference(other)
-        return NotImplemented
-
-    __ror__ = __or__
-    __rand__ = __and__
-    __rxor__ = __xor__
-
     def __rsub__(self, other: Any) -> Any:
         if isinstance(other, (set, frozenset)):
             return type(self)(item for item in _ordered(other) if item not in self)
@@ -243,7 +249,7 @@ class OrderedSet(set):  # type: ignore[type-arg]
         return result
 
 
-class OrderedFrozenSet(frozenset):  # type: ignore[type-arg]
+class OrderedFrozenSet(_Operators, frozenset):  # type: ignore[type-arg]
     """A ``frozenset`` that iterates and prints in construction order."""
 
     __slots__ = ("_order",)
@@ -285,20 +291,6 @@ class OrderedFrozenSet(frozenset):  # type: ignore[type-arg]
                 *(i for i in other_items if i not in self),
             ]
         )
-
-    def __or__(self, other: Any) -> Any:
-        return self.union(other) if isinstance(other, (set, frozenset)) else NotImplemented
-
-    def __and__(self, other: Any) -> Any:
-        return self.intersection(other) if isinstance(other, (set, frozenset)) else NotImplemented
-
-    def __sub__(self, other: Any) -> Any:
-        return self.difference(other) if isinstance(other, (set, frozenset)) else NotImplemented
-
-    def __xor__(self, other: Any) -> Any:
-        if isinstance(other, (set, frozenset)):
-            return self.symmetric_difference(other)
-        return NotImplemented
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (frozenset, (list(self._order),))
