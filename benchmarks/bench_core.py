@@ -33,7 +33,7 @@ import threading
 import time
 import traceback
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -1162,27 +1162,36 @@ def environment(quick: bool) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def parse_args(
+    doc: str | None, groups: Iterable[str], argv: list[str] | None
+) -> tuple[argparse.Namespace, set[str]]:
+    """The command line both benchmark scripts share: (options, row numbers to run)."""
+    groups = list(groups)
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="few repetitions: a smoke run")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument(
         "--only",
         metavar="IDS",
-        help=f"comma-separated row numbers to run (of {','.join(GROUPS)}); default all",
+        help=f"comma-separated row numbers to run (of {','.join(groups)}); default all",
     )
     parser.add_argument("--verbose", action="store_true", help="print tracebacks of errors")
     args = parser.parse_args(argv)
-    only = set(GROUPS)
+    only = set(groups)
     if args.only:
         only = {part.strip() for part in args.only.split(",") if part.strip()}
-        unknown = only - set(GROUPS)
+        unknown = only - set(groups)
         if unknown:
-            parser.error(f"unknown row(s) {sorted(unknown)}; rows are {', '.join(GROUPS)}")
-        if "2" in only:
-            only.add("1")  # row 2 is a ratio against row 1
+            parser.error(f"unknown row(s) {sorted(unknown)}; rows are {', '.join(groups)}")
     with contextlib.suppress(AttributeError, ValueError):
         sys.stdout.reconfigure(errors="replace")  # type: ignore[union-attr]
+    return args, only
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, only = parse_args(__doc__, GROUPS, argv)
+    if "2" in only:
+        only.add("1")  # row 2 is a ratio against row 1
     cfg = QUICK if args.quick else FULL
     env = environment(args.quick)
     print(

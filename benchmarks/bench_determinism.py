@@ -14,8 +14,6 @@ mode and record/replay", for what each row measures.
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import gc
 import statistics
 import sys
@@ -42,6 +40,7 @@ from bench_core import (
     environment,
     fmt_stats,
     fmt_time,
+    parse_args,
     perf_counter,
     report,
 )
@@ -365,24 +364,7 @@ def run_all(cfg: Config, only: set[str], *, verbose: bool) -> list[Row]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="few repetitions: a smoke run")
-    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    parser.add_argument(
-        "--only",
-        metavar="IDS",
-        help=f"comma-separated row numbers to run (of {','.join(GROUPS)}); default all",
-    )
-    parser.add_argument("--verbose", action="store_true", help="print tracebacks of errors")
-    args = parser.parse_args(argv)
-    only = set(GROUPS)
-    if args.only:
-        only = {part.strip() for part in args.only.split(",") if part.strip()}
-        unknown = only - set(GROUPS)
-        if unknown:
-            parser.error(f"unknown row(s) {sorted(unknown)}; rows are {', '.join(GROUPS)}")
-    with contextlib.suppress(AttributeError, ValueError):
-        sys.stdout.reconfigure(errors="replace")  # type: ignore[union-attr]
+    args, only = parse_args(__doc__, GROUPS, argv)
     cfg = QUICK if args.quick else FULL
     env = environment(args.quick)
     env.pop("temporalio", None)
