@@ -12,28 +12,41 @@ from ._clock import Clock as Clock
 from ._importer import invalidate_caches as invalidate_caches
 from ._journal import Event as Event
 from ._journal import Journal as Journal
+from ._limits import Limits as Limits
 from ._policy import Policy as Policy
 from ._sandbox import Sandbox as Sandbox
+from .errors import InstructionLimitError as InstructionLimitError
 from .errors import InvalidSourceError as InvalidSourceError
 from .errors import JournalError as JournalError
+from .errors import MemoryLimitError as MemoryLimitError
 from .errors import NondeterminismError as NondeterminismError
+from .errors import OutputLimitError as OutputLimitError
 from .errors import PolicyError as PolicyError
+from .errors import RecursionLimitError as RecursionLimitError
+from .errors import ResourceLimitError as ResourceLimitError
 from .errors import RestrictedAccessError as RestrictedAccessError
 from .errors import RestrictedImportError as RestrictedImportError
 from .errors import SandboxError as SandboxError
 from .errors import SandboxIndentationError as SandboxIndentationError
 from .errors import SandboxSyntaxError as SandboxSyntaxError
 from .errors import SandboxTabError as SandboxTabError
+from .errors import TimeLimitError as TimeLimitError
 
 __all__ = [
     "Clock",
     "Event",
+    "InstructionLimitError",
     "InvalidSourceError",
     "Journal",
     "JournalError",
+    "Limits",
+    "MemoryLimitError",
     "NondeterminismError",
+    "OutputLimitError",
     "Policy",
     "PolicyError",
+    "RecursionLimitError",
+    "ResourceLimitError",
     "RestrictedAccessError",
     "RestrictedImportError",
     "Sandbox",
@@ -41,6 +54,7 @@ __all__ = [
     "SandboxIndentationError",
     "SandboxSyntaxError",
     "SandboxTabError",
+    "TimeLimitError",
     "invalidate_caches",
 ]
 

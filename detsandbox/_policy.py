@@ -15,6 +15,7 @@ from typing import Any, Final, Literal, Self, final
 
 from ._clock import DEFAULT_START
 from ._journal import Journal
+from ._limits import NO_LIMITS, Limits
 from ._run import load_timezone
 from .errors import PolicyError
 
@@ -89,6 +90,14 @@ class Policy:
         intercepted call (``Sandbox.journal``).
     ``journal``
         The journal replay mode replays.
+    ``untrusted``
+        Treat the code as hostile: compile it with RestrictedPython, guard
+        every attribute, item and write at run time, import only an
+        allow-list of modules (see docs/security.md), and apply
+        :meth:`Limits.untrusted` unless ``limits`` says otherwise.
+    ``limits``
+        :class:`~detsandbox.Limits` on each call: time, work, memory,
+        recursion, output. Off by default in trusted mode.
     ``passthrough``
         Extra modules shared with the host (the standard library already
         is); a name covers its submodules. Shared modules are seen through
@@ -114,11 +123,22 @@ class Policy:
     timezone: str = "UTC"
     record: bool = False
     journal: Journal | None = dataclasses.field(default=None, compare=False)
+    untrusted: bool = False
+    limits: Limits | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise PolicyError(
                 f"Policy.mode must be one of {', '.join(map(repr, MODES))}, got {self.mode!r}"
+            )
+        if not isinstance(self.untrusted, bool):
+            raise PolicyError(f"Policy.untrusted must be True or False, got {self.untrusted!r}")
+        if self.limits is None:
+            object.__setattr__(self, "limits", _default_limits(self.untrusted))
+        elif not isinstance(self.limits, Limits):
+            raise PolicyError(
+                f"Policy.limits must be a detsandbox.Limits, got {type(self.limits).__name__}: "
+                "write limits=Limits(timeout=1.0)"
             )
         self._check_run_fields()
         fields = {
@@ -223,7 +243,7 @@ class Policy:
         """
         kind = "strict" if self.mode == "strict" else "deterministic"
         zone = self.timezone if kind == "deterministic" else None
-        return (kind, self.passthrough, self.isolate, self.allow, self.deny, zone)
+        return (kind, self.passthrough, self.isolate, self.allow, self.deny, zone, self.untrusted)
 
     @classmethod
     def strict(cls, **changes: Any) -> Self:
@@ -271,4 +291,15 @@ class Policy:
             raise PolicyError(
                 f"Policy has no field {unknown[0]!r}; fields are: {', '.join(sorted(known))}"
             )
+        if (
+            "untrusted" in changes
+            and "limits" not in changes
+            and self.limits == _default_limits(self.untrusted)
+        ):
+            # Limits that were the old mode's defaults follow the mode.
+            changes["limits"] = None
         return dataclasses.replace(self, **changes)
+
+
+def _default_limits(untrusted: bool) -> Limits:
+    return Limits.untrusted() if untrusted else NO_LIMITS

@@ -10,16 +10,22 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "InstructionLimitError",
     "InvalidSourceError",
     "JournalError",
+    "MemoryLimitError",
     "NondeterminismError",
+    "OutputLimitError",
     "PolicyError",
+    "RecursionLimitError",
+    "ResourceLimitError",
     "RestrictedAccessError",
     "RestrictedImportError",
     "SandboxError",
     "SandboxIndentationError",
     "SandboxSyntaxError",
     "SandboxTabError",
+    "TimeLimitError",
 ]
 
 
@@ -122,3 +128,45 @@ def _rebuild_nondeterminism_error(
     message: str, index: int, expected: Any, actual: Any
 ) -> NondeterminismError:
     return NondeterminismError(message, index=index, expected=expected, actual=actual)
+
+
+class ResourceLimitError(SandboxError):
+    """A call into a Sandbox used up one of its :class:`~detsandbox.Limits`.
+
+    ``limit`` is the field's name (``"timeout"``) and ``value`` its setting.
+    The Sandbox and the host stay usable afterwards.
+    """
+
+    def __init__(self, message: str, *, limit: str, value: object) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.value = value
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_limit_error, (type(self), self.args[0], self.limit, self.value))
+
+
+def _rebuild_limit_error(
+    cls: type[ResourceLimitError], message: str, limit: str, value: object
+) -> ResourceLimitError:
+    return cls(message, limit=limit, value=value)
+
+
+class TimeLimitError(ResourceLimitError, TimeoutError):
+    """The call ran past ``Limits.timeout`` seconds of wall-clock time."""
+
+
+class InstructionLimitError(ResourceLimitError):
+    """The call used up ``Limits.instructions``."""
+
+
+class MemoryLimitError(ResourceLimitError, MemoryError):
+    """The process grew by more than ``Limits.memory`` bytes during the call."""
+
+
+class RecursionLimitError(ResourceLimitError, RecursionError):
+    """Sandboxed frames nested deeper than ``Limits.recursion``."""
+
+
+class OutputLimitError(ResourceLimitError):
+    """Sandboxed code printed more than ``Limits.output`` characters."""

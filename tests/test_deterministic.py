@@ -139,8 +139,8 @@ BAD_POLICIES = [
     ),
     pytest.param(
         {"nope": 1},
-        "Policy has no field 'nope'; fields are: allow, deny, isolate, journal, mode, "
-        "passthrough, record, seed, start, timezone",
+        "Policy has no field 'nope'; fields are: allow, deny, isolate, journal, limits, "
+        "mode, passthrough, record, seed, start, timezone, untrusted",
         id="unknown field",
     ),
 ]

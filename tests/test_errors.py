@@ -26,11 +26,16 @@ import pytest
 
 import detsandbox
 from detsandbox import (
+    InstructionLimitError,
     InvalidSourceError,
     JournalError,
+    MemoryLimitError,
     NondeterminismError,
+    OutputLimitError,
     Policy,
     PolicyError,
+    RecursionLimitError,
+    ResourceLimitError,
     RestrictedAccessError,
     RestrictedImportError,
     Sandbox,
@@ -38,6 +43,7 @@ from detsandbox import (
     SandboxIndentationError,
     SandboxSyntaxError,
     SandboxTabError,
+    TimeLimitError,
 )
 from detsandbox import errors as errors_module
 
@@ -58,6 +64,12 @@ TREE = [
     (RestrictedAccessError, Exception),
     (JournalError, ValueError),
     (NondeterminismError, Exception),
+    (ResourceLimitError, Exception),
+    (TimeLimitError, TimeoutError),
+    (InstructionLimitError, ResourceLimitError),
+    (MemoryLimitError, MemoryError),
+    (RecursionLimitError, RecursionError),
+    (OutputLimitError, ResourceLimitError),
 ]
 
 
@@ -118,6 +130,23 @@ def test_plain_errors_pickle() -> None:
             assert type(again) is type(error)
             assert again.args == error.args
             assert str(again) == str(error)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        TimeLimitError,
+        InstructionLimitError,
+        MemoryLimitError,
+        RecursionLimitError,
+        OutputLimitError,
+    ],
+)
+def test_limit_errors_pickle_with_their_attributes(error: type[ResourceLimitError]) -> None:
+    original = error("the call ran past Limits.timeout=1.0 s", limit="timeout", value=1.0)
+    for again in _roundtrips(original):
+        assert type(again) is error
+        assert (again.args, again.limit, again.value) == (original.args, "timeout", 1.0)
 
 
 def test_restricted_access_error_pickles_with_its_attributes() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from detsandbox import Policy, PolicyError, Sandbox, SandboxError
+from detsandbox import Limits, Policy, PolicyError, Sandbox, SandboxError
 
 FIELDS = (
     "mode",
@@ -24,13 +24,18 @@ FIELDS = (
     "timezone",
     "record",
     "journal",
+    "untrusted",
+    "limits",
 )
 
 
 # -- shape: frozen, keyword-only, presets ----------------------------------------------
 
 
-ALL_FIELDS = "allow, deny, isolate, journal, mode, passthrough, record, seed, start, timezone"
+ALL_FIELDS = (
+    "allow, deny, isolate, journal, limits, mode, passthrough, record, seed, start, timezone, "
+    "untrusted"
+)
 
 
 def test_fields_and_defaults() -> None:
@@ -53,7 +58,8 @@ def test_fields_and_defaults() -> None:
     assert repr(policy) == (
         "Policy(mode='strict', passthrough=(), isolate=(), allow=(), deny=(), seed=0, "
         "start=datetime.datetime(2000, 1, 1, 0, 0, tzinfo=datetime.timezone.utc), "
-        "timezone='UTC', record=False, journal=None)"
+        "timezone='UTC', record=False, journal=None, untrusted=False, "
+        "limits=Limits(timeout=None, instructions=None, memory=None, recursion=None, output=None))"
     )
 
 
@@ -133,6 +139,8 @@ def test_policy_is_a_frozen_dataclass_without_slots() -> None:
         "timezone": "UTC",
         "record": False,
         "journal": None,
+        "untrusted": False,
+        "limits": Limits(),
     }
 
 
