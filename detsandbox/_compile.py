@@ -15,6 +15,10 @@ Two things happen here beyond :func:`compile`:
 * In deterministic modes (``ORDERED_SETS`` in the rewrite set), set
   displays and comprehensions build insertion-ordered sets (``_ordered``),
   whose order does not depend on the process's hash seed.
+* For policies whose Limits count instructions or recursion, the rewrite
+  set holds ``_budget.COUNT_WORK``/``COUNT_DEPTH``: such code is compiled
+  (and cached) apart and gets ``sys.monitoring`` local events, so code of
+  other policies pays nothing for them.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from types import CodeType
 from typing import Final
 
 from . import _source
+from ._budget import instrument
 from .errors import SandboxIndentationError, SandboxSyntaxError, SandboxTabError
 
 __all__ = ["compile_file", "compile_source", "compile_string"]
@@ -115,6 +120,7 @@ def compile_source(
         raise _syntax_error(exc, filename) from None
     except ValueError as exc:  # e.g. NUL bytes in the source
         raise _syntax_error(SyntaxError(str(exc)), filename) from None
+    instrument(code, hot)  # local events for policies that count work or depth
     return code
 
 

@@ -243,7 +243,19 @@ class Policy:
         """
         kind = "strict" if self.mode == "strict" else "deterministic"
         zone = self.timezone if kind == "deterministic" else None
-        return (kind, self.passthrough, self.isolate, self.allow, self.deny, zone, self.untrusted)
+        limits = self.limits or NO_LIMITS
+        # Counting limits compile sandboxed code apart (see _budget).
+        counted = (limits.instructions is not None, limits.recursion is not None)
+        return (
+            kind,
+            self.passthrough,
+            self.isolate,
+            self.allow,
+            self.deny,
+            zone,
+            self.untrusted,
+            counted,
+        )
 
     @classmethod
     def strict(cls, **changes: Any) -> Self:

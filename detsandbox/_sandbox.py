@@ -19,6 +19,7 @@ from types import MappingProxyType, ModuleType, TracebackType
 from typing import Any, ParamSpec, Self, TypeVar, final
 
 from . import _compile, _source
+from ._budget import Meter
 from ._clock import Clock
 from ._guards import MARKER, current
 from ._importer import Importer
@@ -88,7 +89,16 @@ class Sandbox:
         value = sb.call(mod.run, 1, x=2)
     """
 
-    __slots__ = ("__weakref__", "_builtins", "_closed", "_importer", "_policy", "_run", "_views")
+    __slots__ = (
+        "__weakref__",
+        "_builtins",
+        "_closed",
+        "_importer",
+        "_meter",
+        "_policy",
+        "_run",
+        "_views",
+    )
 
     def __init__(self, policy: Policy | None = None) -> None:
         if policy is None:
@@ -110,6 +120,11 @@ class Sandbox:
         ns[MARKER] = self
         importer.modules["builtins"] = module
         self._closed = False
+        # Only a Sandbox with limits has a Meter: the others pay nothing.
+        limits = policy.limits
+        self._meter = meter = Meter(limits) if limits is not None and limits.active else None
+        if meter is not None and meter.limits.output is not None:
+            ns["print"] = meter.print
 
     # -- public API ---------------------------------------------------------
 
@@ -152,6 +167,16 @@ class Sandbox:
         if not run.replaying:
             raise SandboxError("finish_replay() is for a Sandbox made with Policy.replay()")
         run.finish()
+
+    @property
+    def output(self) -> str:
+        """What sandboxed code printed so far (with ``Limits.output`` set)."""
+        if self._meter is None or self._meter.limits.output is None:
+            raise SandboxError(
+                "this Sandbox does not collect output: print goes to stdout unless "
+                "Policy.limits sets output, e.g. Limits(output=100_000)"
+            )
+        return self._meter.output
 
     def _deterministic(self, what: str) -> Run:
         if self._run is None:
@@ -198,7 +223,10 @@ class Sandbox:
         modules[name] = module
         token = current.set(self)
         try:
-            _real_exec(code, ns)
+            if self._meter is None:
+                _real_exec(code, ns)
+            else:
+                self._meter.call("Sandbox.exec()", _real_exec, code, ns)
         except BaseException as exc:
             if dict.get(modules, name) is module:
                 del modules[name]
@@ -220,7 +248,9 @@ class Sandbox:
             )
         token = current.set(self)
         try:
-            return self._importer.import_(name)
+            if self._meter is None:
+                return self._importer.import_(name)
+            return self._meter.call("Sandbox.import_module()", self._importer.import_, name)
         except BaseException as exc:
             _clean_traceback(exc)
             raise
@@ -234,7 +264,9 @@ class Sandbox:
             raise InvalidSourceError(f"Sandbox.call() expects a callable, got {type(fn).__name__}")
         token = current.set(self)
         try:
-            return fn(*args, **kwargs)
+            if self._meter is None:
+                return fn(*args, **kwargs)
+            return self._meter.call("Sandbox.call()", fn, *args, **kwargs)
         except BaseException as exc:
             _clean_traceback(exc)
             raise

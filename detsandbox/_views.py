@@ -23,10 +23,12 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final, cast
 
+from ._budget import counting_hot
 from ._builtins import builtins_template
 from ._catalog import Kind, When
 from ._compile import ORDERED_SETS
 from ._guards import Guard, class_view, violation
+from ._limits import NO_LIMITS
 from ._policy import Policy
 from ._rules import Rule, Rules, rules_for
 from ._run import load_timezone
@@ -183,8 +185,10 @@ class Views:
         self.deterministic = policy.mode != "strict"
         self.tz = load_timezone(policy.timezone)
         #: what the compiler rewrites: catalogued method names, and in
-        #: deterministic modes set displays (see _compile.ORDERED_SETS)
+        #: deterministic modes set displays (see _compile.ORDERED_SETS),
         self.hot = rules.hot | {ORDERED_SETS} if self.deterministic else rules.hot
+        #: and for limits that count work or depth, the counting sentinels
+        self.hot |= counting_hot(policy.limits or NO_LIMITS)
         self._wrapped: dict[tuple[int, str], tuple[object, object]] = {}
         self._templates: dict[str, _Template] = {}
         self._lock = threading.Lock()
