@@ -158,6 +158,8 @@ class _Window:
         "rss0",
         "saved_profile",
         "saved_trace",
+        "stops",
+        "stops_seen",
         "tid",
         "what",
     )
@@ -179,6 +181,7 @@ class _Window:
         self.base: FrameType | None = None
         self.saved_trace: Any = None
         self.saved_profile: Any = None
+        self.stops = self.stops_seen = 0  # 3.11: tripped trace events, for the watchdog
 
     # 3.11 (and no free tool id): the per-thread trace function.
 
@@ -188,6 +191,7 @@ class _Window:
 
     def on_call(self, frame: FrameType, event: str, arg: object) -> Any:
         if self.error is not None:
+            self.stops += 1
             _stop(self, frame.f_code)
             return self.on_event
         if MARKER not in frame.f_builtins:
@@ -207,6 +211,7 @@ class _Window:
 
     def on_event(self, frame: FrameType, event: str, arg: object) -> Any:
         if self.error is not None:
+            self.stops += 1
             _stop(self, frame.f_code)
         elif event == "line":
             self.left -= 1
@@ -221,17 +226,22 @@ class _Window:
         return self.on_event
 
     def on_profile(self, frame: FrameType, event: str, arg: object) -> None:
-        if self.error is not None and not self.exiting and sys.gettrace() is None:
-            self.rearm(frame)
+        if self.error is not None and not self.exiting:
+            self.stops += 1
+            if sys.gettrace() is None:
+                self.rearm(frame)
 
     def rearm(self, frame: FrameType | None) -> None:
         """Trace (and so stop) this thread again, in ``frame`` and the frames below it."""
         sys.settrace(self.on_call)
         if sys.getprofile() is None:
             sys.setprofile(self.on_profile)
+        tracer = self.on_event
         while frame is not None and frame is not self.base:
+            if frame.f_trace == tracer:
+                break  # armed before, and so are the frames below it
             if not frame.f_code.co_filename.startswith(_PACKAGE_DIR):
-                frame.f_trace = self.on_event
+                frame.f_trace = tracer
                 frame.f_trace_lines = True
             frame = frame.f_back
 
@@ -355,7 +365,11 @@ def _act(window: _Window, action: int) -> None:
             return
         limits = window.meter.limits
         if action == _INJECT:
-            _inject(window.tid)
+            # Only when its trace and profile functions fell silent: an
+            # injection landing inside one of them would remove it.
+            if window.stops == window.stops_seen:
+                _inject(window.tid)
+            window.stops_seen = window.stops
             _push(monotonic() + TICK, window, _INJECT)
             return
         if action == _SAMPLE:

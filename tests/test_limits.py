@@ -1,0 +1,488 @@
+"""Resource limits: every limit stops runaway code, says where, and leaves things usable.
+
+Timeouts are kept small (0.2 s) so the file runs fast; each test checks the
+exact message, that the Sandbox works afterwards, and (3.12+) that the
+monitoring events are off again.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+import threading
+import time
+
+import pytest
+
+from detsandbox import (
+    InstructionLimitError,
+    Limits,
+    MemoryLimitError,
+    OutputLimitError,
+    Policy,
+    PolicyError,
+    RecursionLimitError,
+    ResourceLimitError,
+    RestrictedAccessError,
+    Sandbox,
+    SandboxError,
+    TimeLimitError,
+)
+from detsandbox import _budget
+from detsandbox._limits import parse_size
+
+TIMEOUT = 0.2
+
+
+def sandbox(**limits: object) -> Sandbox:
+    return Sandbox(Policy.strict(limits=Limits(**limits)))  # type: ignore[arg-type]
+
+
+def message(what: str, limit: str, where: str) -> str:
+    happened, advice = {
+        "timeout": (f"ran past Limits.timeout={TIMEOUT:g} s", "make the code finish sooner"),
+        "instructions": (
+            "used up Limits.instructions=1000 loop iterations and calls",
+            "make the code do less work",
+        ),
+        "memory": (
+            "grew the process by more than Limits.memory=64 MiB",
+            "make the code use less memory",
+        ),
+        "recursion": (
+            "nested sandboxed calls deeper than Limits.recursion=50",
+            "make the recursion shallower",
+        ),
+        "output": (
+            "printed more than Limits.output=30 characters",
+            "print less (Sandbox.output keeps the first 30)",
+        ),
+    }[limit]
+    return f"{what} {happened} (stopped at {where}); {advice}, or raise Policy.limits.{limit}"
+
+
+def assert_idle() -> None:
+    """No window open, nothing tripped, and (3.12+) the stop events are off."""
+    assert _budget._WINDOWS == {} and _budget._tripped == 0
+    if _budget._tool is not None:
+        events = sys.monitoring.events
+        assert sys.monitoring.get_events(_budget._tool) & (events.JUMP | events.PY_START) == 0
+
+
+def assert_usable(sb: Sandbox) -> None:
+    ns = sb.exec("def ok(x):\n    return x + 1\n", filename="ok.py", name="ok")
+    assert sb.call(ns["ok"], 1) == 2
+    assert_idle()
+
+
+# -- timeout --------------------------------------------------------------------
+
+RUNAWAY = {
+    "busy loop": ("def f():\n    while True: pass\n", "wf.py:2"),
+    "swallowing loop": (
+        "def f():\n"
+        "    while True:\n"
+        "        try:\n"
+        "            while True: pass\n"
+        "        except BaseException:\n"
+        "            continue\n",
+        "wf.py:4",
+    ),
+    "exponential loop": ("def f():\n    for i in range(2**60): pass\n", "wf.py:2"),
+    "exponential recursion": (
+        "def f(n=60):\n    return 1 if n == 0 else f(n - 1) + f(n - 1)\n",
+        None,
+    ),
+    "endless generator": (
+        "def count():\n    n = 0\n    while True:\n        yield n\n        n += 1\n"
+        "def f():\n    for n in count(): pass\n",
+        None,
+    ),
+    "retry in the handler": (
+        "def f(n=0):\n"
+        "    try:\n"
+        "        return f(n + 1)\n"
+        "    except BaseException:\n"
+        "        return f(n + 1)\n",
+        None,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", RUNAWAY, ids=list(RUNAWAY))
+def test_timeout_stops_runaway_code(case: str) -> None:
+    source, where = RUNAWAY[case]
+    sb = sandbox(timeout=TIMEOUT)
+    ns = sb.exec(source, filename="wf.py")
+    start = time.monotonic()
+    with pytest.raises(TimeLimitError) as info:
+        sb.call(ns["f"])
+    # 3.11 re-arms its trace function after each raise: slower to unwind a retry.
+    assert time.monotonic() - start < TIMEOUT + (1.0 if sys.version_info >= (3, 12) else 3.0)
+    error = info.value
+    assert (error.limit, error.value) == ("timeout", TIMEOUT)
+    assert isinstance(error, TimeoutError) and isinstance(error, ResourceLimitError)
+    if where is None:  # the line depends on where the thread was
+        assert str(error).startswith(
+            "Sandbox.call() ran past Limits.timeout=0.2 s (stopped at wf.py:"
+        )
+    else:
+        assert str(error) == message("Sandbox.call()", "timeout", where)
+    assert_usable(sb)
+
+
+def test_timeout_in_exec_and_import_module(
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sb = sandbox(timeout=TIMEOUT)
+    with pytest.raises(TimeLimitError) as info:
+        sb.exec("x = 0\nwhile True:\n    x += 1\n", filename="top.py")
+    assert str(info.value) in {
+        message("Sandbox.exec()", "timeout", "top.py:2"),
+        message("Sandbox.exec()", "timeout", "top.py:3"),
+    }
+    assert "__main__" not in sb.modules  # removed as on any failure
+    import pathlib
+
+    assert isinstance(tmp_path, pathlib.Path)
+    (tmp_path / "dsl_spin.py").write_text("while True:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sb = sandbox(timeout=TIMEOUT)
+    with pytest.raises(TimeLimitError) as info:
+        sb.import_module("dsl_spin")
+    path = str(tmp_path / "dsl_spin.py")
+    assert str(info.value) in {
+        message("Sandbox.import_module()", "timeout", f"{path}:1"),
+        message("Sandbox.import_module()", "timeout", f"{path}:2"),
+    }
+    assert_usable(sb)
+
+
+def test_a_call_that_finishes_in_time_returns_its_result() -> None:
+    sb = sandbox(timeout=5.0)
+    ns = sb.exec("def f(n):\n    return sum(i for i in range(n))\n")
+    assert sb.call(ns["f"], 1000) == 499500
+    assert_idle()
+
+
+def test_a_host_function_stuck_in_a_loop_is_stopped_too() -> None:
+    def host_spin() -> None:
+        while True:
+            pass
+
+    sb = sandbox(timeout=TIMEOUT)
+    with pytest.raises(TimeLimitError) as info:
+        sb.call(host_spin)
+    assert str(info.value) == message("Sandbox.call()", "timeout", "<host>")
+    assert_usable(sb)
+
+
+# -- instructions ---------------------------------------------------------------
+
+
+def test_instruction_budget_stops_a_loop_exactly() -> None:
+    sb = sandbox(instructions=1000)
+    ns = sb.exec(
+        "def f():\n    while True: pass\n"
+        "def g(n):\n    t = 0\n    for i in range(n):\n        t += i\n    return t\n",
+        filename="wf.py",
+    )
+    with pytest.raises(InstructionLimitError) as info:
+        sb.call(ns["f"])
+    assert str(info.value) == message("Sandbox.call()", "instructions", "wf.py:2")
+    assert (info.value.limit, info.value.value) == ("instructions", 1000)
+    assert sb.call(ns["g"], 100) == 4950  # the budget is per call
+    with pytest.raises(InstructionLimitError):
+        sb.call(ns["g"], 10_000)
+    assert_usable(sb)
+
+
+def test_instruction_budget_cannot_be_swallowed() -> None:
+    sb = sandbox(instructions=1000)
+    ns = sb.exec(RUNAWAY["swallowing loop"][0], filename="wf.py")
+    with pytest.raises(InstructionLimitError) as info:
+        sb.call(ns["f"])
+    assert str(info.value) == message("Sandbox.call()", "instructions", "wf.py:4")
+    assert_usable(sb)
+
+
+def test_instruction_count_is_deterministic() -> None:
+    source = "def f():\n    out = []\n    while True:\n        out.append(len(out))\n"
+    seen = set()
+    for _ in range(3):
+        sb = Sandbox(Policy.deterministic(limits=Limits(instructions=1000)))
+        ns = sb.exec(source, filename="wf.py")
+        with pytest.raises(InstructionLimitError) as info:
+            sb.call(ns["f"])
+        seen.add(str(info.value))
+    assert len(seen) == 1  # the same line every time (3 or 4, by CPython version)
+    assert seen <= {
+        message("Sandbox.call()", "instructions", "wf.py:3"),
+        message("Sandbox.call()", "instructions", "wf.py:4"),
+    }
+
+
+def test_sandboxes_without_counting_limits_run_other_code_objects() -> None:
+    source = "def f():\n    return 1\n"
+    counted = sandbox(instructions=1000).exec(source, filename="same.py")["f"]
+    plain = Sandbox().exec(source, filename="same.py")["f"]
+    timed = sandbox(timeout=1.0).exec(source, filename="same.py")["f"]
+    assert plain.__code__ is timed.__code__
+    # 3.12+ gives counted code objects local events; 3.11 traces the thread instead.
+    assert (counted.__code__ is not plain.__code__) == (sys.version_info >= (3, 12))
+
+
+# -- recursion ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", ["plain", "retry in the handler"])
+def test_recursion_limit(case: str) -> None:
+    source = (
+        "def f(n=0):\n    return f(n + 1)\n"
+        if case == "plain"
+        else RUNAWAY["retry in the handler"][0].replace(
+            "f(n + 1)\n    except", "f(n + 1)\n  except"
+        )
+    )
+    if case != "plain":
+        source = RUNAWAY["retry in the handler"][0]
+    sb = sandbox(recursion=50)
+    ns = sb.exec(source, filename="wf.py")
+    with pytest.raises(RecursionLimitError) as info:
+        sb.call(ns["f"])
+    assert isinstance(info.value, RecursionError)
+    where = "wf.py:1" if sys.version_info >= (3, 12) or case == "plain" else "wf.py:1"
+    assert str(info.value) == message("Sandbox.call()", "recursion", where)
+    assert_usable(sb)
+
+
+def test_recursion_within_the_limit_and_after_exceptions() -> None:
+    sb = sandbox(recursion=50)
+    ns = sb.exec(
+        "def down(n):\n    return 0 if n == 0 else 1 + down(n - 1)\n"
+        "def fail(n):\n    if n == 0:\n        raise ValueError\n    fail(n - 1)\n"
+        "def many():\n"
+        "    for _ in range(200):\n"
+        "        try:\n            fail(40)\n        except ValueError:\n            pass\n"
+        "    return down(45)\n",
+        filename="wf.py",
+    )
+    assert sb.call(ns["down"], 45) == 45
+    assert sb.call(ns["many"]) == 45  # unwound frames do not add up
+    with pytest.raises(RecursionLimitError):
+        sb.call(ns["down"], 60)
+
+
+# -- memory ---------------------------------------------------------------------
+
+
+def test_memory_limit_stops_a_growing_list() -> None:
+    sb = sandbox(memory="64M")
+    ns = sb.exec(
+        "def f():\n    chunks = []\n    while True:\n        chunks.append(bytearray(100_000))\n",
+        filename="wf.py",
+    )
+    with pytest.raises(MemoryLimitError) as info:
+        sb.call(ns["f"])
+    assert isinstance(info.value, MemoryError)
+    assert (info.value.limit, info.value.value) == ("memory", 64 * 2**20)
+    assert str(info.value) in {
+        message("Sandbox.call()", "memory", "wf.py:3"),
+        message("Sandbox.call()", "memory", "wf.py:4"),
+    }
+    assert_usable(sb)
+
+
+# -- output ---------------------------------------------------------------------
+
+
+def test_print_is_captured_and_capped() -> None:
+    sb = sandbox(output=30)
+    ns = sb.exec("def f():\n    while True:\n        print('hello', 'world')\n", filename="wf.py")
+    with pytest.raises(OutputLimitError) as info:
+        sb.call(ns["f"])
+    assert str(info.value) == message("Sandbox.call()", "output", "wf.py:3")
+    assert sb.output == "hello world\nhello world\nhello "
+    with pytest.raises(OutputLimitError):  # the cap is for the Sandbox's whole life
+        sb.exec("print('more')", filename="more.py")
+    assert sb.output == "hello world\nhello world\nhello "
+
+
+def test_print_to_a_file_and_print_without_an_output_limit(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sb = sandbox(output=100)
+    buffer = io.StringIO()
+    ns = sb.exec("def f(out):\n    print('to file', file=out)\n    print('a', 'b', sep='-')\n")
+    sb.call(ns["f"], buffer)
+    assert buffer.getvalue() == "to file\n" and sb.output == "a-b\n"
+    plain = sandbox(timeout=5.0)
+    plain.exec("print('straight out')")
+    assert capsys.readouterr().out == "straight out\n"
+    with pytest.raises(SandboxError) as info:
+        _ = plain.output
+    assert str(info.value) == (
+        "this Sandbox does not collect output: print goes to stdout unless "
+        "Policy.limits sets output, e.g. Limits(output=100_000)"
+    )
+
+
+def test_meter_write_is_the_print_collector() -> None:
+    sb = sandbox(output=5)
+    meter = sb._meter
+    assert meter is not None
+    meter.write("abc")
+    with pytest.raises(OutputLimitError) as info:
+        meter.write("defg")
+    assert str(info.value).startswith("sandboxed code printed more than Limits.output=5 characters")
+    assert sb.output == "abcde"
+
+
+# -- the host and other Sandboxes -----------------------------------------------
+
+
+def test_unlimited_sandboxes_have_no_meter() -> None:
+    assert Sandbox()._meter is None
+    assert sandbox(timeout=1.0)._meter is not None
+
+
+def test_host_thread_is_not_interrupted() -> None:
+    done = threading.Event()
+    errors: list[BaseException] = []
+    counter = [0]
+
+    def host_work() -> None:
+        try:
+            while not done.is_set():
+                counter[0] += 1
+        except BaseException as exc:  # pragma: no cover - the failure being tested
+            errors.append(exc)
+
+    thread = threading.Thread(target=host_work)
+    thread.start()
+    try:
+        for case in ("busy loop", "swallowing loop"):
+            sb = sandbox(timeout=TIMEOUT)
+            with pytest.raises(TimeLimitError):
+                sb.call(sb.exec(RUNAWAY[case][0], filename="wf.py")["f"])
+    finally:
+        done.set()
+        thread.join()
+    assert errors == [] and counter[0] > 0
+    assert_idle()
+
+
+def test_two_sandboxes_in_two_threads_with_different_limits() -> None:
+    results: dict[str, object] = {}
+    source = "def f(n):\n    t = 0\n    for i in range(n):\n        t += i\n    return t\n"
+    spin = "def f(n):\n    while True: pass\n"
+
+    def run(name: str, sb: Sandbox, code: str, n: int) -> None:
+        try:
+            results[name] = sb.call(sb.exec(code, filename=f"{name}.py")["f"], n)
+        except ResourceLimitError as exc:
+            results[name] = exc
+
+    threads = [
+        threading.Thread(target=run, args=("timed", sandbox(timeout=TIMEOUT), spin, 0)),
+        threading.Thread(target=run, args=("counted", sandbox(instructions=1000), source, 300)),
+        threading.Thread(target=run, args=("over", sandbox(instructions=1000), source, 5000)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert isinstance(results["timed"], TimeLimitError)
+    assert str(results["timed"]) == message("Sandbox.call()", "timeout", "timed.py:2")
+    assert results["counted"] == sum(range(300))
+    assert isinstance(results["over"], InstructionLimitError)
+    assert_idle()
+
+
+def test_a_sandbox_calling_another() -> None:
+    inner = sandbox(instructions=1000)
+    spin = inner.exec("def f():\n    while True: pass\n", filename="inner.py")["f"]
+    outer = sandbox(timeout=5.0)
+    with pytest.raises(InstructionLimitError) as info:
+        outer.call(inner.call, spin)
+    assert str(info.value) == message("Sandbox.call()", "instructions", "inner.py:2")
+    assert_usable(outer)
+    assert_usable(inner)
+
+
+def test_sandboxed_code_cannot_switch_the_mechanism_off() -> None:
+    sb = sandbox(timeout=TIMEOUT)
+    for line, qualname in (
+        ("import sys; sys.settrace(None)", "sys.settrace"),
+        ("import sys; sys.setprofile(None)", "sys.setprofile"),
+        ("import sys; sys.setrecursionlimit(10**6)", "sys.setrecursionlimit"),
+        ("import threading; threading.settrace(None)", "threading.settrace"),
+        ("import threading; threading.setprofile(None)", "threading.setprofile"),
+    ):
+        with pytest.raises(RestrictedAccessError) as info:
+            sb.exec(line)
+        assert info.value.qualname == qualname
+    if sys.version_info >= (3, 12):
+        with pytest.raises(RestrictedAccessError) as info:
+            sb.exec("import sys; sys.monitoring.set_events(4, 0)")
+        assert info.value.qualname == "sys.monitoring"
+    assert_usable(sb)
+
+
+# -- Limits validation ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("256M", 256 * 2**20), ("1.5GiB", 3 * 2**29), ("64kb", 64 * 2**10), (" 10 ", 10), (7, 7)],
+)
+def test_parse_size(text: int | str, size: int) -> None:
+    assert parse_size(text) == size
+    assert Limits(memory=text).memory == size
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        (
+            {"memory": "lots"},
+            "Limits.memory must be bytes (an int) or a size such as '256M', got 'lots'",
+        ),
+        ({"memory": 0}, "Limits.memory must be more than 0 bytes, got 0"),
+        ({"memory": True}, "Limits.memory must be a size in bytes, got True"),
+        ({"timeout": 0}, "Limits.timeout must be seconds > 0 (or None for no limit), got 0"),
+        (
+            {"timeout": float("inf")},
+            "Limits.timeout must be seconds > 0 (or None for no limit), got inf",
+        ),
+        (
+            {"instructions": 0},
+            "Limits.instructions must be an int >= 1 (or None for no limit), got 0",
+        ),
+        (
+            {"recursion": 2.5},
+            "Limits.recursion must be an int >= 1 (or None for no limit), got 2.5",
+        ),
+        ({"output": -1}, "Limits.output must be an int >= 0 (or None for no limit), got -1"),
+    ],
+)
+def test_limits_validation(changes: dict[str, object], error: str) -> None:
+    with pytest.raises(PolicyError) as info:
+        Limits(**changes)  # type: ignore[arg-type]
+    assert info.value.args == (error,)
+
+
+def test_limits_evolve_and_defaults() -> None:
+    assert not Limits().active and Limits(output=0).active
+    assert Limits.untrusted() == Limits(timeout=5.0, memory="256M", recursion=200, output=2**20)
+    assert Limits(timeout=1).evolve(timeout=2).timeout == 2.0
+    with pytest.raises(PolicyError) as info:
+        Limits().evolve(cpu=1)
+    assert info.value.args == (
+        "Limits has no field 'cpu'; fields are: instructions, memory, output, recursion, timeout",
+    )
+    with pytest.raises(PolicyError) as info:
+        Policy.strict(limits={"timeout": 1})
+    assert info.value.args == (
+        "Policy.limits must be a detsandbox.Limits, got dict: write limits=Limits(timeout=1.0)",
+    )
