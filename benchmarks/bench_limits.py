@@ -153,7 +153,9 @@ def bench_call(cfg: Config) -> list[Row]:
             direct_fn()
         return perf_counter() - t0
 
-    cmp = compare({"direct": direct, "unlimited": runner("unlimited"), "timeout": runner("timeout")}, cfg)
+    cmp = compare(
+        {"direct": direct, "unlimited": runner("unlimited"), "timeout": runner("timeout")}, cfg
+    )
     base = cmp.stats["direct"].median
     rows = []
     for row_id, name, target in (("2a", "unlimited", 5.0), ("2b", "timeout", None)):
