@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Final
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES, RestrictingNodeTransformer
 
 from . import _source
-from ._guards import MARKER, _sandbox_frame, _user_frame, location
+from ._guards import MARKER, _sandbox_frame, _user_frame, current, location
 from ._ordered import OrderedSet
 from .errors import RestrictedAccessError, RestrictedImportError, RestrictedSyntaxError
 
@@ -120,6 +120,9 @@ _HIDDEN: Final = {
     "decimal": frozenset(
         {"getcontext", "setcontext", "DefaultContext", "BasicContext", "ExtendedContext"}
     ),
+    # Its namespace= puts any dunder (__del__) on a class, around the
+    # checks on class bodies; class statements with annotations do the job.
+    "dataclasses": frozenset({"make_dataclass"}),
     # A capsule is a raw C pointer.
     "datetime": frozenset({"datetime_CAPI"}),
     # Clears the host's compiled-pattern cache.
@@ -155,6 +158,9 @@ _CLASS_DUNDERS: Final = frozenset(
         "__ge__",
     }
 )
+
+#: The name of the check every untrusted function starts with.
+ENTER: Final = "__ds_enter__"
 
 #: Marks classes (and through them, instances) that untrusted code created.
 _OWN: Final = "__ds_untrusted__"
@@ -369,10 +375,42 @@ class _Transformer(RestrictingNodeTransformer):
 
 
 class _Specialise(ast.NodeTransformer):
-    """``_getattr_(x, "name")`` back to ``x.name`` for a constant, harmless name."""
+    """The last pass over RestrictedPython's tree.
+
+    * ``_getattr_(x, "name")`` back to ``x.name`` for a constant, harmless name.
+    * Every function and lambda starts with ``__ds_enter__()``, which refuses
+      to run outside a Sandbox call: a ``__del__``, a callback or a generator
+      that the host runs later, or the host calling the function directly.
+    """
 
     def __init__(self, hot: frozenset[str]) -> None:
         self.guarded = _RISKY | hot
+
+    @staticmethod
+    def _enter() -> ast.Call:
+        return ast.Call(func=ast.Name(id=ENTER, ctx=ast.Load()), args=[], keywords=[])
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
+        self.generic_visit(node)
+        body = node.body
+        at = (
+            1
+            if body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+            else 0
+        )  # after the docstring
+        body.insert(at, ast.copy_location(ast.Expr(self._enter()), node))
+        return node
+
+    def visit_Lambda(self, node: ast.Lambda) -> ast.AST:
+        self.generic_visit(node)
+        # (__ds_enter__() or body): the check returns None.
+        node.body = ast.copy_location(
+            ast.BoolOp(op=ast.Or(), values=[self._enter(), node.body]), node.body
+        )
+        return node
 
     def visit_Call(self, node: ast.Call) -> ast.expr:
         self.generic_visit(node)
@@ -435,8 +473,13 @@ def _syntax_error(errors: list[tuple[int, str]], filename: str) -> RestrictedSyn
 
 
 def _is_sandboxed(obj: object) -> bool:
-    """Whether ``obj`` is a module or function of sandboxed code."""
-    ns = obj.__dict__ if isinstance(obj, ModuleType) else obj.__globals__  # type: ignore[attr-defined]
+    """Whether ``obj`` is a module run fresh in a Sandbox, or a function of one."""
+    if isinstance(obj, ModuleType):
+        if _real_type(obj) is not ModuleType:
+            return False  # a view (or a curated module) of a shared one
+        ns = obj.__dict__
+    else:
+        ns = obj.__globals__  # type: ignore[attr-defined]
     found = ns.get("__builtins__")
     return _real_type(found) is dict and MARKER in found
 
@@ -617,11 +660,23 @@ def make_builtins(views: Views, trusted: dict[str, Any]) -> dict[str, Any]:
             "_inplacevar_": _inplacevar_,
             "_print_": PrintCollector,
             "__metaclass__": ClassFactory(),
+            ENTER: _enter,
             "__ds_attr__": trusted["__ds_attr__"],
             "__ds_type__": trusted["__ds_type__"],
         }
     )
     return items
+
+
+def _enter() -> None:
+    if current.get() is None:
+        raise refusal(
+            "running this function outside a Sandbox call",
+            qualname=ENTER,
+            advice="The host called a function of untrusted code directly, or the "
+            "interpreter did after the call returned (__del__, a callback). Call it "
+            "through Sandbox.call(fn, ...), which applies the policy and its limits.",
+        )
 
 
 def _iter_unpack_sequence_(it: Any, spec: Any, _getiter_: Callable[[Any], Any]) -> Any:
@@ -653,8 +708,6 @@ class PrintCollector:
     __slots__ = ("_getattr", "_sink", "_text")
 
     def __init__(self, _getattr_: Any = None) -> None:
-        from ._guards import current
-
         self._getattr = _getattr_
         self._text: list[str] = []
         sandbox = current.get()

@@ -352,6 +352,50 @@ def test_own_packages_import_each_other(tmp_path: Any, monkeypatch: pytest.Monke
         sb.import_module("untrusted_pkg_a.bad")
 
 
+# -- nothing runs after the call returns ----------------------------------------------------
+
+
+def test_untrusted_functions_run_only_inside_a_sandbox_call() -> None:
+    sb = Sandbox(UNTRUSTED)
+    ns = sb.exec(
+        'def f(x):\n    """doc"""\n    return x + 1\ng = lambda y: y * 2\n', filename="p.py"
+    )
+    assert (sb.call(ns["f"], 1), sb.call(ns["g"], 2)) == (2, 4)
+    with pytest.raises(RestrictedAccessError) as info:
+        ns["f"](1)
+    assert str(info.value) == (
+        "running this function outside a Sandbox call is not allowed in untrusted code "
+        "(p.py:1).\n\n"
+        "    1 | def f(x):\n\n"
+        "The host called a function of untrusted code directly, or the interpreter did after "
+        "the call returned (__del__, a callback). Call it through Sandbox.call(fn, ...), which "
+        "applies the policy and its limits."
+    )
+    with pytest.raises(RestrictedAccessError):
+        ns["g"](1)
+
+
+def test_a_del_smuggled_in_through_enum_names_does_not_run_later(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    unraisable: list[BaseException | None] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda info: unraisable.append(info.exc_value))
+    sb = Sandbox(UNTRUSTED)
+    sb.exec(
+        "import enum\n"
+        "def late(self):\n"
+        "    print('ran after the call')\n"
+        "X = enum.Enum('X', {'A': 1, '__del__': late})\n"
+    )
+    del sb
+    gc.collect()
+    assert "ran after the call" not in capsys.readouterr().out
+    assert [type(e) for e in unraisable] == [RestrictedAccessError]
+    assert str(unraisable[0]).startswith("running this function outside a Sandbox call")
+
+
 # -- builtins and print ---------------------------------------------------------------------
 
 
