@@ -415,6 +415,8 @@ def _close(window: _Window) -> None:
         if window.closed:
             return
         window.closed = True
+        # The heap keeps closed windows until their deadline: hold no frames.
+        window.base = None
         if _WINDOWS.get(window.tid) is window:
             if window.outer is None:
                 del _WINDOWS[window.tid]

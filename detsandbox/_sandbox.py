@@ -27,6 +27,7 @@ from ._journal import Journal
 from ._policy import Policy
 from ._rules import _MISSING, _lookup
 from ._run import Run
+from ._untrusted import Gate, allowed_modules
 from ._views import views_for
 from .errors import InvalidSourceError, PolicyError, SandboxError
 
@@ -116,15 +117,19 @@ class Sandbox:
         self._builtins = ns = module.__dict__
         ns.update(views.builtins)
         self._importer = importer = Importer(views, policy, ns)
-        ns["__import__"] = importer.__import__
+        if policy.untrusted:
+            gate = Gate(importer, allowed_modules(policy.passthrough, policy.deny))
+            ns["__import__"] = gate.__import__
+        else:
+            ns["__import__"] = importer.__import__
         ns[MARKER] = self
         importer.modules["builtins"] = module
         self._closed = False
         # Only a Sandbox with limits has a Meter: the others pay nothing.
         limits = policy.limits
         self._meter = meter = Meter(limits) if limits is not None and limits.active else None
-        if meter is not None and meter.limits.output is not None:
-            ns["print"] = meter.print
+        if meter is not None and meter.limits.output is not None and "print" in ns:
+            ns["print"] = meter.print  # this Sandbox's builtins only
 
     # -- public API ---------------------------------------------------------
 
@@ -177,6 +182,13 @@ class Sandbox:
                 "Policy.limits sets output, e.g. Limits(output=100_000)"
             )
         return self._meter.output
+
+    def write_output(self, text: str) -> None:
+        """Where untrusted mode's print collector sends text: Sandbox.output, or stdout."""
+        if self._meter is None:
+            sys.stdout.write(text)
+        else:
+            self._meter.write(text)
 
     def _deterministic(self, what: str) -> Run:
         if self._run is None:
