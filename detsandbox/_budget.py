@@ -397,8 +397,9 @@ def _open(window: _Window) -> None:
             _push(when, window, _TIMEOUT)
         if limits.memory is not None:
             window.rss0 = _rss()
-            _push(monotonic() + TICK, window, _SAMPLE)
-            wake = True
+            when = monotonic() + TICK
+            wake = wake or not _HEAP or when < _HEAP[0][0]
+            _push(when, window, _SAMPLE)
     if wake:
         _wake()
     if _tool is None:

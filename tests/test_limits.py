@@ -30,6 +30,7 @@ from detsandbox import (
     _budget,
 )
 from detsandbox._limits import parse_size
+from tests.child import run_child
 
 TIMEOUT = 0.2
 
@@ -175,6 +176,48 @@ def test_a_host_function_stuck_in_a_loop_is_stopped_too() -> None:
         sb.call(host_spin)
     assert str(info.value) == message("Sandbox.call()", "timeout", "<host>")
     assert_usable(sb)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="sys.monitoring is new in 3.12")
+def test_a_timeout_costs_nothing_until_it_fires() -> None:
+    seen: list[int] = []
+
+    def probe() -> None:
+        seen.append(sys.monitoring.get_events(_budget._tool))
+
+    sb = sandbox(timeout=5.0)
+    sb.call(probe)
+    events = sys.monitoring.events
+    assert seen[0] & (events.JUMP | events.PY_START | events.PY_RESUME) == 0
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="sys.monitoring is new in 3.12")
+def test_without_a_free_tool_id_limits_fall_back_to_tracing() -> None:
+    script = f"""
+import sys
+for tool in (3, 4):
+    sys.monitoring.use_tool_id(tool, "someone else")
+from detsandbox import InstructionLimitError, Limits, Policy, Sandbox, TimeLimitError
+from detsandbox import _budget
+cases = (
+    (Limits(timeout=0.2), TimeLimitError),
+    (Limits(instructions=100), InstructionLimitError),
+)
+for limits, error in cases:
+    sb = Sandbox(Policy.strict(limits=limits))
+    spin = sb.exec({RUNAWAY["swallowing loop"][0]!r}, filename="wf.py")["f"]
+    try:
+        sb.call(spin)
+    except error as exc:
+        print(type(exc).__name__, str(exc).split(";")[0])
+print(_budget._tool, sys.gettrace(), sys.getprofile())
+"""
+    assert run_child(script).splitlines() == [
+        "TimeLimitError Sandbox.call() ran past Limits.timeout=0.2 s (stopped at wf.py:4)",
+        "InstructionLimitError Sandbox.call() used up Limits.instructions=100 loop iterations "
+        "and calls (stopped at wf.py:4)",
+        "None None None",
+    ]
 
 
 # -- instructions ---------------------------------------------------------------
