@@ -211,8 +211,11 @@ class _Window:
 
     def on_event(self, frame: FrameType, event: str, arg: object) -> Any:
         if self.error is not None:
-            self.stops += 1
-            _stop(self, frame.f_code)
+            # Not while an exception propagates: raising then made 3.13 raise
+            # again at the same place forever. Its handler's next line will do.
+            if event != "exception":
+                self.stops += 1
+                _stop(self, frame.f_code)
         elif event == "line":
             self.left -= 1
             if self.left < 0:
