@@ -551,34 +551,55 @@ def _stop(window: _Window, code: CodeType) -> None:
     raise _again(window.error)
 
 
-def _on_jump(code: CodeType, offset: int, destination: int) -> None:
-    w = _WINDOWS.get(get_ident())
-    if w is None:
-        return
-    if w.error is not None:
-        return _stop(w, code)
-    if _stop_events and _COUNTED.get(id(code)) is not code:
-        return  # an event enabled for another thread's tripped window
-    w.left -= 1
-    if w.left < 0:
-        w.trip_here("instructions", sys._getframe(1))
+# The callbacks' fast path is a lookup and a decrement; everything else (a
+# tripped window, events enabled for another thread's) takes _slow().
 
 
-def _on_start(code: CodeType, offset: int) -> None:
-    w = _WINDOWS.get(get_ident())
-    if w is None:
-        return
+def _on_jump(
+    code: CodeType,
+    offset: int,
+    destination: int,
+    _get: Callable[[int], _Window | None] = _WINDOWS.get,
+    _ident: Callable[[], int] = get_ident,
+) -> None:
+    w = _get(_ident())
+    if w is not None:
+        left = w.left - 1
+        w.left = left
+        if left < 0 or _stop_events:
+            _slow(w, code)
+
+
+def _on_start(
+    code: CodeType,
+    offset: int,
+    _get: Callable[[int], _Window | None] = _WINDOWS.get,
+    _ident: Callable[[], int] = get_ident,
+) -> None:
+    w = _get(_ident())
+    if w is not None:
+        left = w.left - 1
+        w.left = left
+        if (left < 0 or _stop_events) and not _slow(w, code):
+            return
+        depth = w.depth + 1
+        w.depth = depth
+        if depth > w.max_depth:
+            w.check_depth(sys._getframe(1))
+
+
+def _slow(w: _Window, code: CodeType) -> bool:
+    """Stop, trip, or undo the count of an event that was not ours; True to count on."""
     if w.error is not None:
-        return _stop(w, code)
+        w.left += 1
+        _stop(w, code)
+        return False
     if _stop_events and _COUNTED.get(id(code)) is not code:
-        return
-    w.left -= 1
+        w.left += 1  # an event enabled for another thread's tripped window
+        return False
     if w.left < 0:
-        w.trip_here("instructions", sys._getframe(1))
-    depth = w.depth + 1
-    w.depth = depth
-    if depth > w.max_depth:
-        w.check_depth(sys._getframe(1))
+        w.trip_here("instructions", sys._getframe(2))
+    return True
 
 
 def _on_throw(code: CodeType, offset: int, exc: object) -> None:
