@@ -1,3 +1,5 @@
+# Payloads are source text: long lines and fullwidth letters are the point.
+# ruff: noqa: E501, RUF001
 """Escape attempts against untrusted mode, as data.
 
 Every attempt is source text that, run by plain ``exec`` with the real
@@ -447,6 +449,7 @@ _add(
 import random
 vars(random)["__buil" + "tins__"]["open"](MARKER_PATH, "w").close()
 """,
+    raises=(KeyError,),
 )
 _add(
     "builtins-module-attribute-runtime",
@@ -565,6 +568,7 @@ except AttributeError as exc:
     exc.obj["__builtins__"]["open"](MARKER_PATH, "w").close()
 """,
     advisory="rp-4.0-format",
+    raises=(TypeError,),
 )
 _add(
     "format-format-map",
@@ -577,6 +581,7 @@ except AttributeError as exc:
     exc.obj["__builtins__"]["open"](MARKER_PATH, "w").close()
 """,
     advisory="CVE-2023-41039",
+    raises=(TypeError,),
 )
 _add(
     "format-via-str-class",
@@ -590,6 +595,7 @@ except AttributeError as exc:
     exc.obj["__builtins__"]["open"](MARKER_PATH, "w").close()
 """,
     advisory="CVE-2023-41039",
+    raises=(TypeError,),
 )
 _add(
     "format-getattr-format-runtime",
@@ -603,6 +609,7 @@ except AttributeError as exc:
     exc.obj["__builtins__"]["open"](MARKER_PATH, "w").close()
 """,
     advisory="CVE-2023-41039",
+    raises=(TypeError,),
 )
 _add(
     "format-string-formatter-get-field",
@@ -625,6 +632,7 @@ except AttributeError as exc:
     exc.obj["__builtins__"]["open"](MARKER_PATH, "w").close()
 """,
     advisory="CVE-2023-41039",
+    raises=(TypeError,),
 )
 _add(
     "format-attribute-error-obj-unwraps-module",
@@ -670,6 +678,7 @@ try:
 except AttributeError as exc:
     exc.obj["__builtins__"]["open"](MARKER_PATH, "w").close()
 """,
+    raises=(TypeError,),
 )
 
 # -- 7. Guard type confusion -----------------------------------------------
@@ -752,6 +761,7 @@ ns = vars(json)
 ns[Key("__builtins__")]["open"](MARKER_PATH, "w").close()
 """,
     advisory="PR-282",
+    raises=(KeyError,),
 )
 _add(
     "confusion-class-getitem",
@@ -1121,6 +1131,7 @@ except AttributeError as exc:
     exc.obj["__builtins__"]["open"](MARKER_PATH, "w").close()
 """,
     advisory="PR-330",
+    raises=(TypeError,),
 )
 _add(
     "c-level-reduce-getattr",
@@ -1161,6 +1172,7 @@ pairs = dict(zip(["g"], map(vars, [json])))
 pairs["g"]["__builtins__"]["open"](MARKER_PATH, "w").close()
 """,
     advisory="issue-335",
+    raises=(KeyError,),
 )
 _add(
     "c-iterating-filter-tuple",
@@ -1272,6 +1284,7 @@ _add(
 import json
 vars(json)["codecs"].open(MARKER_PATH, "w").close()
 """,
+    raises=(KeyError,),
 )
 _add(
     "leak-getattr-module-runtime",

@@ -41,8 +41,10 @@ _WATCHED: tuple[tuple[object, str], ...] = (
 
 
 def _stdlib(name: str) -> bool:
+    # Sandboxed imports of shared modules may make the host import them (and
+    # multiprocessing registers __main__ again as __mp_main__ when imported).
     top = name.partition(".")[0]
-    return top in sys.stdlib_module_names or top in ("detsandbox", "_distutils_hack")
+    return top in sys.stdlib_module_names or top in ("detsandbox", "__mp_main__")
 
 
 @dataclasses.dataclass
@@ -96,7 +98,15 @@ class HostSnapshot:
         for (obj, name), before, after in zip(_WATCHED, self.watched, now.watched, strict=True):
             owner = getattr(obj, "__name__", obj)
             assert before is after, f"host {owner}.{name} was replaced"
-        for field in ("path", "meta_path", "recursion_limit", "cwd", "environ", "random_state",
-                      "decimal_context", "sigint"):
+        for field in (
+            "path",
+            "meta_path",
+            "recursion_limit",
+            "cwd",
+            "environ",
+            "random_state",
+            "decimal_context",
+            "sigint",
+        ):
             assert getattr(self, field) == getattr(now, field), f"host {field} changed"
         assert now.trace is self.trace and now.profile is self.profile, "trace/profile hook set"

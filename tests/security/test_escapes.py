@@ -152,17 +152,22 @@ def _check_blocked(attempt: Attempt, outcome: BaseException | None) -> None:
         ) from outcome
 
 
-def _settle() -> None:
-    """Give deferred code every chance to run: collect, poke audit hooks, wait."""
-    for _ in range(3):
+def _settle(attempt: Attempt, threads: set[threading.Thread]) -> None:
+    """Give deferred code every chance to run: collect, poke audit hooks, wait.
+
+    Deferred attempts get long enough for their threads and timers (0.2 s at
+    most) to fire; others only a collection, which is when finalisers run.
+    """
+    for _ in range(2):
         gc.collect()
     with open(__file__):  # an "open" audit event, for any hook left behind
         pass
-    deadline = time.monotonic() + 0.4
-    while time.monotonic() < deadline and threading.active_count() > 1:
-        time.sleep(0.02)
-    time.sleep(0.05)
-    gc.collect()
+    if attempt.deferred:
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline and set(threading.enumerate()) - threads:
+            time.sleep(0.02)
+        time.sleep(0.3)
+        gc.collect()
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
@@ -173,7 +178,7 @@ def test_blocked_in_untrusted_mode(attempt: Attempt, preset: str, tmp_path: Path
     threads = set(threading.enumerate())
     outcome = _outcome(attempt, PRESETS[preset](), marker)
     assert not marker.exists(), f"{attempt.id} escaped untrusted mode ({preset})"
-    _settle()
+    _settle(attempt, threads)
     assert not marker.exists(), f"{attempt.id} escaped after the call returned ({preset})"
     assert set(threading.enumerate()) <= threads, "sandboxed code left a thread running"
     _check_blocked(attempt, outcome)
@@ -197,8 +202,11 @@ def run_isolated(attempt_id: str, preset: str, marker: str) -> None:
     """Child side of test_isolated_blocked_in_untrusted_mode."""
     attempt = BY_ID[attempt_id]
     host = HostSnapshot.take()
+    threads = set(threading.enumerate())
     outcome = _outcome(attempt, PRESETS[preset](), Path(marker))
-    _settle()
+    _settle(attempt, threads)
+    assert not Path(marker).exists(), f"{attempt_id} escaped after the call returned"
+    assert set(threading.enumerate()) <= threads, "sandboxed code left a thread running"
     _check_blocked(attempt, outcome)
     host.assert_unchanged()
     print("blocked:", type(outcome).__name__)
@@ -206,14 +214,19 @@ def run_isolated(attempt_id: str, preset: str, marker: str) -> None:
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 @pytest.mark.parametrize("attempt", [a for a in ATTEMPTS if a.isolated], ids=lambda a: a.id)
-def test_isolated_blocked_in_untrusted_mode(
-    attempt: Attempt, preset: str, tmp_path: Path
-) -> None:
+def test_isolated_blocked_in_untrusted_mode(attempt: Attempt, preset: str, tmp_path: Path) -> None:
     marker = tmp_path / attempt.id
     root = Path(__file__).resolve().parents[2]
     proc = subprocess.run(
-        [sys.executable, "-c", ISOLATED_RUNNER, json.dumps([str(root), str(root / "tests")]), attempt.id, preset,
-         str(marker)],
+        [
+            sys.executable,
+            "-c",
+            ISOLATED_RUNNER,
+            json.dumps([str(root), str(root / "tests")]),
+            attempt.id,
+            preset,
+            str(marker),
+        ],
         capture_output=True,
         text=True,
         cwd=root,
@@ -229,7 +242,9 @@ def test_sandbox_stays_usable_after_an_attempt(tmp_path: Path) -> None:
     # A refused attempt must not leave the Sandbox or detsandbox broken.
     sandbox = Sandbox(Policy.strict(untrusted=True))
     with pytest.raises(SandboxError):
-        sandbox.exec(render(BY_ID["subclass-walk-wrap-close"], str(tmp_path / "m")), filename="escape.py")
+        sandbox.exec(
+            render(BY_ID["subclass-walk-wrap-close"], str(tmp_path / "m")), filename="escape.py"
+        )
     ns = sandbox.exec("import json\nresult = json.dumps({'a': [1, 2]})\n", filename="ok.py")
     assert ns["result"] == '{"a": [1, 2]}'
     assert not (tmp_path / "m").exists()
