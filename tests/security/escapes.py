@@ -484,6 +484,51 @@ getattr(getattr(string, "__sp" + "ec__"), "loader").set_data(MARKER_PATH, b"esca
 """,
 )
 
+# Host helpers that read and write attributes by a name the caller gives
+# (functools.update_wrapper's assigned/updated) do it with the real getattr
+# and setattr: updating a function's __globals__ from a stdlib function's
+# replaces the module's __builtins__ with the real ones, and a class body
+# created afterwards (no entry check, builtins taken at creation) sees them.
+_add(
+    "builtins-update-wrapper-globals-class-body",
+    4,
+    """
+import functools, json
+def mine():
+    pass
+functools.update_wrapper(mine, json.dumps, assigned=(), updated=("__globals__",))
+class Escape:
+    open(MARKER_PATH, "w").close()
+""",
+)
+_add(
+    "builtins-wraps-globals-class-body",
+    4,
+    """
+import functools, copy
+@functools.wraps(copy.deepcopy, assigned=(), updated=("__globals__",))
+def mine():
+    pass
+class Escape:
+    handle = open(MARKER_PATH, "w")
+    handle.close()
+""",
+)
+_add(
+    "builtins-update-wrapper-globals-nested-class",
+    4,
+    """
+import functools, textwrap
+def outer():
+    def inner():
+        pass
+    functools.update_wrapper(inner, textwrap.dedent, (), ("__globals__",))
+    class Escape:
+        open(MARKER_PATH, "w").close()
+outer()
+""",
+)
+
 # -- 5. Function internals -------------------------------------------------
 
 _add(
@@ -678,6 +723,91 @@ try:
 except AttributeError as exc:
     exc.obj["__builtins__"]["open"](MARKER_PATH, "w").close()
 """,
+    raises=(TypeError,),
+)
+
+# super() looks a method up past the str subclass, so the guard sees a
+# super object, not a str; update_wrapper then copies AttributeError.obj
+# into an attribute the guard does not know is an error's.
+_add(
+    "format-super-str-format-obj-via-update-wrapper",
+    6,
+    """
+import functools, json
+class Text(str):
+    pass
+class Holder:
+    pass
+holder = Holder()
+try:
+    super(Text, Text("{0.__init__.__globals__.nope}")).format(json.JSONDecoder)
+except AttributeError as exc:
+    functools.update_wrapper(holder, exc, assigned=("obj",), updated=())
+holder.obj["__builtins__"]["open"](MARKER_PATH, "w").close()
+""",
+    advisory="CVE-2023-41039",
+    raises=(TypeError,),
+)
+_add(
+    "format-super-format-map-obj-via-update-wrapper",
+    6,
+    """
+import functools, json
+class Text(str):
+    pass
+class Holder:
+    pass
+holder = Holder()
+try:
+    super(Text, Text("{x.__init__.__globals__.nope}")).format_map({"x": json.JSONEncoder})
+except AttributeError as exc:
+    functools.update_wrapper(holder, exc, ("obj",), ())
+holder.obj["__builtins__"]["open"](MARKER_PATH, "w").close()
+""",
+    advisory="CVE-2024-47532",
+    raises=(TypeError,),
+)
+_add(
+    "format-super-traceback-frame",
+    3,
+    """
+import functools, json
+class Text(str):
+    pass
+class Holder:
+    pass
+holder = Holder()
+try:
+    json.loads("{")
+except ValueError as error:
+    try:
+        super(Text, Text("{0.__traceback__.tb_next.tb_frame.f_builtins.nope}")).format(error)
+    except AttributeError as exc:
+        functools.update_wrapper(holder, exc, assigned=("obj",), updated=())
+holder.obj["open"](MARKER_PATH, "w").close()
+""",
+    raises=(TypeError,),
+)
+_add(
+    "frame-generator-super-format",
+    2,
+    """
+import functools
+class Text(str):
+    pass
+class Holder:
+    pass
+holder = Holder()
+def gen():
+    try:
+        super(Text, Text("{0.gi_frame.f_back.f_back.f_builtins.nope}")).format(me)
+    except AttributeError as exc:
+        functools.update_wrapper(holder, exc, assigned=("obj",), updated=())
+    yield holder
+me = gen()
+next(me).obj["open"](MARKER_PATH, "w").close()
+""",
+    advisory="CVE-2023-37271",
     raises=(TypeError,),
 )
 

@@ -248,3 +248,95 @@ def test_sandbox_stays_usable_after_an_attempt(tmp_path: Path) -> None:
     ns = sandbox.exec("import json\nresult = json.dumps({'a': [1, 2]})\n", filename="ok.py")
     assert ns["result"] == '{"a": [1, 2]}'
     assert not (tmp_path / "m").exists()
+
+
+# -- Host state that no file marker shows ---------------------------------------------
+#
+# Some routes change the host without creating anything: they write to shared
+# classes, functions or registries. Each case runs in a child interpreter
+# (a failure must not leave this process changed) and names what must hold
+# in the host afterwards.
+
+HOST_CHANGES: dict[str, tuple[str, str]] = {
+    "dataclass-decorates-host-class": (
+        "import dataclasses, json\ndataclasses.dataclass(json.JSONDecoder)\n",
+        "'__dataclass_fields__' not in vars(json.JSONDecoder)",
+    ),
+    "update-wrapper-sets-host-class-attribute": (
+        "import functools, json\n"
+        "class Holder:\n    pass\n"
+        "holder = Holder()\nholder.default = len\n"
+        "functools.update_wrapper(json.JSONEncoder, holder, assigned=('default',), updated=())\n",
+        "json.JSONEncoder.default.__module__ == 'json.encoder'",
+    ),
+    "update-wrapper-renames-host-function": (
+        "import functools, json\nfunctools.update_wrapper(json.dumps, len)\n",
+        "json.dumps.__name__ == 'dumps' and not hasattr(json.dumps, '__wrapped__')",
+    ),
+    "update-wrapper-fills-host-function-dict": (
+        "import functools, json\n"
+        "class Holder:\n    pass\n"
+        "holder = Holder()\nholder.extra = 1\n"
+        "functools.update_wrapper(json.dumps, holder, assigned=(), updated=('__dict__',))\n",
+        "vars(json.dumps) == {}",
+    ),
+    "abc-register-builtin-type": (
+        "import collections.abc\ncollections.abc.Sequence.register(int)\n",
+        "not isinstance(5, collections.abc.Sequence)",
+    ),
+}
+
+HOST_CHANGE_RUNNER = textwrap.dedent(
+    """
+    import collections.abc, json, sys
+    from detsandbox import Policy, Sandbox
+    source, check, preset = sys.argv[1:4]
+    try:
+        if preset == "plain":
+            exec(source, {"__name__": "escape"})
+        else:
+            policy = Policy.strict(untrusted=True) if preset == "strict" else (
+                Policy.deterministic(seed=1, untrusted=True)
+            )
+            Sandbox(policy).exec(source, filename="escape.py")
+    except Exception as exc:
+        print("raised", type(exc).__name__)
+    print("host unchanged:", eval(check))
+    """
+)
+
+
+def _host_after(case: str, preset: str) -> str:
+    source, check = HOST_CHANGES[case]
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [sys.executable, "-c", HOST_CHANGE_RUNNER, source, check, preset],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.splitlines()[-1]
+
+
+@pytest.mark.parametrize("case", sorted(HOST_CHANGES))
+def test_host_change_is_real_under_plain_exec(case: str) -> None:
+    assert _host_after(case, "plain") == "host unchanged: False"
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+@pytest.mark.parametrize("case", sorted(HOST_CHANGES))
+def test_untrusted_code_leaves_host_objects_alone(case: str, preset: str) -> None:
+    assert _host_after(case, preset) == "host unchanged: True"
+
+
+def test_generator_expression_runs_only_inside_a_call() -> None:
+    # Functions check on entry that a Sandbox call is running; a generator
+    # expression handed to the host must not run untrusted code after the
+    # call returned either (here: its print would reach the host's stdout).
+    sandbox = Sandbox(Policy.strict(untrusted=True))
+    ns = sandbox.exec("late = (print('late') or x for x in [1, 2])\n", filename="late.py")
+    with pytest.raises(SandboxError):
+        next(ns["late"])
