@@ -726,19 +726,23 @@ except AttributeError as exc:
     raises=(TypeError,),
 )
 
-# super() looks a method up past the str subclass, so the guard sees a
-# super object, not a str; update_wrapper then copies AttributeError.obj
-# into an attribute the guard does not know is an error's.
-_add(
-    "format-super-str-format-obj-via-update-wrapper",
-    6,
-    """
+_TEXT_AND_HOLDER = """
 import functools, json
 class Text(str):
     pass
 class Holder:
     pass
 holder = Holder()
+"""
+
+# super() looks a method up past the str subclass, so the guard sees a
+# super object, not a str; update_wrapper then copies AttributeError.obj
+# into an attribute the guard does not know is an error's.
+_add(
+    "format-super-str-format-obj-via-update-wrapper",
+    6,
+    _TEXT_AND_HOLDER
+    + """
 try:
     super(Text, Text("{0.__init__.__globals__.nope}")).format(json.JSONDecoder)
 except AttributeError as exc:
@@ -751,13 +755,8 @@ holder.obj["__builtins__"]["open"](MARKER_PATH, "w").close()
 _add(
     "format-super-format-map-obj-via-update-wrapper",
     6,
-    """
-import functools, json
-class Text(str):
-    pass
-class Holder:
-    pass
-holder = Holder()
+    _TEXT_AND_HOLDER
+    + """
 try:
     super(Text, Text("{x.__init__.__globals__.nope}")).format_map({"x": json.JSONEncoder})
 except AttributeError as exc:
@@ -770,13 +769,8 @@ holder.obj["__builtins__"]["open"](MARKER_PATH, "w").close()
 _add(
     "format-super-traceback-frame",
     3,
-    """
-import functools, json
-class Text(str):
-    pass
-class Holder:
-    pass
-holder = Holder()
+    _TEXT_AND_HOLDER
+    + """
 try:
     json.loads("{")
 except ValueError as error:
@@ -791,13 +785,8 @@ holder.obj["open"](MARKER_PATH, "w").close()
 _add(
     "frame-generator-super-format",
     2,
-    """
-import functools
-class Text(str):
-    pass
-class Holder:
-    pass
-holder = Holder()
+    _TEXT_AND_HOLDER
+    + """
 def gen():
     try:
         super(Text, Text("{0.gi_frame.f_back.f_back.f_builtins.nope}")).format(me)
