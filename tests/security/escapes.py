@@ -8,9 +8,9 @@ builtins, has an effect on the host: it creates the file whose path replaces
 database...). test_escapes.py proves each one works under plain ``exec`` and
 is blocked by untrusted mode.
 
-``cls`` is the escape class of docs research notes (security.md section 4),
-``advisory`` the RestrictedPython advisory or fix an attempt reproduces
-(section 2). Payloads only ever create the marker file: none of them changes
+``cls`` is the escape class (the table of in-process escape classes in the
+project's security research notes, mirrored in ``CLASSES``), ``advisory`` the
+RestrictedPython advisory or fix an attempt reproduces (``ADVISORIES``). Payloads only ever create the marker file: none of them changes
 the host in any other way, so a failing run leaves nothing behind but files
 in a temporary directory.
 """
@@ -1837,6 +1837,14 @@ except* ValueError as group:
 )
 
 # -- 18. Guard-hook shadowing ----------------------------------------------
+#
+# Each binds a hook's name (_getattr_, _getitem_, _write_, _getiter_,
+# _apply_) and then does what the hook would have to stop. Plain exec has no
+# hooks, so the code after the binding is what escapes there; under
+# RestrictedPython before 8.3 the binding itself swapped the hook out. These
+# need no run against RestrictedPython with naive hooks to be real: the
+# payload is an ordinary escape, and the binding is what the sandbox must
+# refuse before it runs.
 
 _add(
     "shadow-positional-only-getattr",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import collections.abc
 import dataclasses
 import decimal
 import json
@@ -40,6 +41,17 @@ _WATCHED: tuple[tuple[object, str], ...] = (
 )
 
 
+def _shared_objects() -> list[object]:
+    """The state of a few shared classes and functions untrusted code can name."""
+    return [
+        dict(vars(json.dumps)),
+        sorted(vars(json.JSONDecoder)),
+        sorted(vars(json.JSONEncoder)),
+        isinstance(5, collections.abc.Sequence),
+        isinstance("", collections.abc.Callable),
+    ]
+
+
 def _stdlib(name: str) -> bool:
     # Sandboxed imports of shared modules may make the host import them (and
     # multiprocessing registers __main__ again as __mp_main__ when imported).
@@ -64,6 +76,7 @@ class HostSnapshot:
     random_state: object
     decimal_context: str
     sigint: object
+    shared_objects: list[object]
 
     @classmethod
     def take(cls) -> HostSnapshot:
@@ -81,6 +94,7 @@ class HostSnapshot:
             random_state=random.getstate(),
             decimal_context=repr(decimal.getcontext()),
             sigint=signal.getsignal(signal.SIGINT),
+            shared_objects=_shared_objects(),
         )
 
     def assert_unchanged(self) -> None:
@@ -98,6 +112,7 @@ class HostSnapshot:
         for (obj, name), before, after in zip(_WATCHED, self.watched, now.watched, strict=True):
             owner = getattr(obj, "__name__", obj)
             assert before is after, f"host {owner}.{name} was replaced"
+        assert self.shared_objects == now.shared_objects, "a shared class or function changed"
         for field in (
             "path",
             "meta_path",
