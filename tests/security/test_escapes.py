@@ -352,11 +352,21 @@ def test_untrusted_code_leaves_host_objects_alone(
     assert host_unchanged[preset][case], f"after {source!r} the host no longer has {check}"
 
 
-def test_generator_expression_runs_only_inside_a_call() -> None:
+LATE_GENERATORS = {
+    "generator-expression": "late = (print('late') or x for x in [1, 2])\n",
+    "started-generator": (
+        "def gen():\n    yield 1\n    print('late')\n    yield 2\nlate = gen()\nnext(late)\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LATE_GENERATORS))
+def test_generators_run_only_inside_a_call(case: str, capsys: pytest.CaptureFixture[str]) -> None:
     # Functions check on entry that a Sandbox call is running; a generator
-    # expression handed to the host must not run untrusted code after the
-    # call returned either (here: its print would reach the host's stdout).
+    # the host resumes after the call returned must not run untrusted code
+    # either (here: its print would reach the host's stdout).
     sandbox = Sandbox(Policy.strict(untrusted=True))
-    ns = sandbox.exec("late = (print('late') or x for x in [1, 2])\n", filename="late.py")
+    ns = sandbox.exec(LATE_GENERATORS[case], filename="late.py")
     with pytest.raises(SandboxError):
         next(ns["late"])
+    assert "late" not in capsys.readouterr().out
