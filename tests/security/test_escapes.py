@@ -370,3 +370,34 @@ def test_generators_run_only_inside_a_call(case: str, capsys: pytest.CaptureFixt
     with pytest.raises(SandboxError):
         next(ns["late"])
     assert "late" not in capsys.readouterr().out
+
+
+# -- Refusals that must hold on every route ---------------------------------------------
+#
+# Untrusted mode refuses str.format (it traverses attributes named in the
+# format string) and type() with three arguments (a class built from a dict,
+# around the checks on class bodies). These routes reach the same thing.
+
+REFUSED_ROUTES = {
+    "str-format-through-super-instance": (
+        "class Text(str):\n    pass\n"
+        "leak = super(Text, Text('{0.__init__.__globals__}')).format(Text)\n"
+    ),
+    "str-format-map-through-super-instance": (
+        "class Text(str):\n    pass\n"
+        "leak = super(Text, Text('{x.__init__}')).format_map({'x': Text})\n"
+    ),
+    "str-format-through-super-class": (
+        "class Text(str):\n    pass\nleak = super(Text, Text).format('{0.__init__}', Text)\n"
+    ),
+    "type-three-arguments-through-type-of-a-class": (
+        "Meta = type(int)\nBuilt = Meta('Built', (), {'__del__': len})\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("route", sorted(REFUSED_ROUTES))
+def test_refusals_hold_on_every_route(route: str) -> None:
+    sandbox = Sandbox(Policy.strict(untrusted=True))
+    with pytest.raises(SandboxError):
+        sandbox.exec(REFUSED_ROUTES[route], filename="route.py")
