@@ -25,7 +25,7 @@ import pytest
 
 from detsandbox import Policy, Sandbox, SandboxError, SandboxSyntaxError
 
-from .escapes import ATTEMPTS, CLASSES, Attempt, render
+from .escapes import ADVISORIES, ATTEMPTS, CLASSES, Attempt, render
 from .host import HostSnapshot
 
 BY_ID = {attempt.id: attempt for attempt in ATTEMPTS}
@@ -99,8 +99,6 @@ def plain_exec(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str
 
 
 def test_suite_covers_every_class_and_advisory() -> None:
-    from .escapes import ADVISORIES
-
     assert len(ATTEMPTS) >= 80
     assert len(BY_ID) == len(ATTEMPTS), "attempt ids are unique"
     assert {a.cls for a in ATTEMPTS} == set(CLASSES)
