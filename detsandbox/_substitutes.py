@@ -64,7 +64,7 @@ class Substitution:
 
 
 _getframe = sys._getframe
-_MUTABLE: Final = (list, dict, bytearray, set)
+_MUTABLE: Final = frozenset({list, dict, bytearray, set})  # a set: one hash, not four compares
 
 
 def current_run() -> Run | None:
@@ -244,17 +244,19 @@ class _Quick(Substitute):
             if not run.journaling:
                 return value
             if run.replaying:  # as _answer() replays, inline
-                events = run.events
                 pos = run.position
-                event = events[pos] if pos < len(events) else None
-                if event is not None and event[0] == self._qualname and event[1] == "":
-                    run.position = pos + 1
-                else:
+                try:
+                    event = run.events[pos]
+                except IndexError:
+                    event = None
+                if event is None or event[0] != self._qualname or event[1]:
                     event = run.expect(self._qualname, "")  # raises: explains the mismatch
+                run.position = pos + 1
                 recorded = event[2]
-                if type(recorded) is _Unencodable:
+                kind = type(recorded)
+                if kind is _Unencodable:
                     return value
-                return recorded if type(recorded) not in _MUTABLE else detached(recorded)
+                return recorded if kind not in _MUTABLE else detached(recorded)
             summary, kept = "", value
         code = frame.f_code
         if _USER_FILES.get(code.co_filename):  # as _record() does, inline
