@@ -233,8 +233,11 @@ class _Quick(Substitute):
             value = draw(run.rng, *args, **kwargs)
             kept = detached(value) if type(value) in _MUTABLE else value  # sample()'s list
         else:
-            if self._getter is not None:
-                value = self._getter(run)
+            getter = self._getter
+            if getter is not None:
+                # A read changes nothing: replay needs its value only for an
+                # unencodable result (below), the others keep generators in step.
+                value = getter(run) if not run.replaying else None
             elif draw is not None:
                 value = draw(run.rng)  # random() or getstate(): nothing to copy
             else:  # uuid4(), as _uuid4() builds it
@@ -255,7 +258,7 @@ class _Quick(Substitute):
                 recorded = event[2]
                 kind = type(recorded)
                 if kind is _Unencodable:
-                    return value
+                    return value if getter is None else getter(run)
                 return recorded if kind not in _MUTABLE else detached(recorded)
             summary, kept = "", value
         code = frame.f_code
