@@ -407,13 +407,15 @@ for call in (lambda: exec('if 1:\\npass'), lambda: compile('\\tx = 1', 'c.py', '
 
 @pytest.mark.parametrize(
     ("fn", "type_name"),
-    [(5, "int"), (None, "NoneType"), ("len", "str"), ([len], "list")],
+    [(5, "int"), (None, "NoneType"), ("len", "'len'"), ([len], "list")],
     ids=["int", "None", "str", "list"],
 )
 def test_call_requires_a_callable(fn: object, type_name: str) -> None:
     with pytest.raises(InvalidSourceError) as info:
         Sandbox().call(fn)  # type: ignore[arg-type]
-    assert str(info.value) == f"Sandbox.call() expects a callable, got {type_name}"
+    assert str(info.value) == (
+        f"Sandbox.call() expects a callable or 'package.module:function', got {type_name}"
+    )
 
 
 def test_call_passes_arguments_and_errors_through() -> None:
