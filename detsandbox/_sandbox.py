@@ -176,7 +176,7 @@ class Sandbox:
         remote backend it reads and moves the worker's clock.
         """
         if self._remote is not None:
-            self._remote_deterministic("clock")
+            self._remote_deterministic("clock.__repr__", ())  # raises in strict mode
             from ._backends._remote import RemoteClock
 
             return cast(Clock, RemoteClock(self._remote))

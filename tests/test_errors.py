@@ -26,6 +26,8 @@ import pytest
 
 import detsandbox
 from detsandbox import (
+    BackendError,
+    BackendUnavailableError,
     InstructionLimitError,
     InvalidSourceError,
     JournalError,
@@ -44,6 +46,8 @@ from detsandbox import (
     SandboxSyntaxError,
     SandboxTabError,
     TimeLimitError,
+    TransferError,
+    WorkerCrashedError,
 )
 from detsandbox import errors as errors_module
 
@@ -70,6 +74,10 @@ TREE = [
     (MemoryLimitError, MemoryError),
     (RecursionLimitError, RecursionError),
     (OutputLimitError, ResourceLimitError),
+    (BackendError, RuntimeError),
+    (BackendUnavailableError, NotImplementedError),
+    (TransferError, TypeError),
+    (WorkerCrashedError, BackendError),
 ]
 
 
@@ -165,6 +173,14 @@ def test_restricted_access_error_pickles_with_its_attributes() -> None:
     assert (bare.filename, bare.lineno) == (None, None)
     again = pickle.loads(pickle.dumps(bare))
     assert (again.qualname, again.filename, again.lineno) == ("os.environ", None, None)
+
+
+def test_worker_crashed_error_pickles_with_its_exit_code() -> None:
+    error = WorkerCrashedError("the process worker was killed by SIGSEGV", exitcode=-11)
+    for again in _roundtrips(error):
+        assert type(again) is WorkerCrashedError
+        assert (again.args, again.exitcode) == (error.args, -11)
+    assert WorkerCrashedError("went away").exitcode is None
 
 
 def test_restricted_access_error_attributes_are_keyword_only() -> None:

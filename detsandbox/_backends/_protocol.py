@@ -257,9 +257,9 @@ class Server:
                 failure, self.failure = self.failure, None
                 raise failure
             result = self._dispatch(op, request[1:])
+            return pickle.dumps(("ok", result), _PROTOCOL)
         except BaseException as exc:
             return self._error(exc)
-        return pickle.dumps(("ok", result), _PROTOCOL)
 
     def _load(self, data: bytes) -> tuple[Any, ...]:
         request: tuple[Any, ...] = _WorkerUnpickler(io.BytesIO(data), self).load()
