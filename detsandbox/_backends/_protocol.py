@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["Conn", "RemoteModule", "RemoteRef", "Server"]
 
 _HEADER: Final = struct.Struct("!Q")
+_PACKAGE_DIR: Final = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 _PROTOCOL: Final = pickle.HIGHEST_PROTOCOL
 
 
@@ -182,6 +183,8 @@ def _unpicklable_argument(request: tuple[Any, ...], exc: Exception) -> TransferE
         else:
             values.append(part)
     for value in values:
+        if type(value) is RemoteRef or type(value) is RemoteModule:
+            continue
         try:
             pickle.dumps(value, _PROTOCOL)
         except Exception:
@@ -368,7 +371,10 @@ class Server:
         from .._sandbox import _clean_traceback
 
         _clean_traceback(exc)  # the traceback shows sandboxed code only
-        text = "".join(traceback.format_exception(exc))
+        tb = exc.__traceback__
+        own = tb is None or tb.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR)
+        # detsandbox's own errors (nothing sandboxed on the stack) need no traceback.
+        text = "" if own else "".join(traceback.format_exception(exc))
         kind = type(exc)
         try:
             payload: bytes | None = _dumps(exc)

@@ -205,12 +205,21 @@ class Remote:
         return self.request(("attr", path, args))
 
     def close(self) -> None:
-        with self._lock:
+        if not self._lock.acquire(blocking=False):
+            # A call is running on another thread (or the host is exiting
+            # under it): end a worker process now; the call then fails.
+            worker = self._worker
+            if worker is not None:
+                worker.kill()
+            return
+        try:
             worker, self._worker = self._worker, None
             if worker is not None:
                 with contextlib.suppress(OSError):
                     worker.conn.send(pickle.dumps(("close",), _PROTOCOL))
                 worker.release()
+        finally:
+            self._lock.release()
 
 
 class RemoteClock:
