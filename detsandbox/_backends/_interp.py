@@ -22,6 +22,7 @@ import atexit
 import contextlib
 import importlib
 import os
+import re
 import sys
 import threading
 from typing import Any, Final
@@ -42,6 +43,9 @@ _WHY_NOT_312: Final = (
     "double free once two of them imported datetime or decimal, and cannot import "
     "_datetime, _decimal or zoneinfo"
 )
+
+
+_REFUSED: Final = re.compile(r"module (\S+) does not support loading in subinterpreters")
 
 
 def unavailable() -> str | None:
@@ -178,6 +182,15 @@ class _InterpServer(Server):
                     "interpreter: use backend='process' or 'inprocess' for this Policy"
                 )
                 return
+
+    def _error(self, exc: BaseException) -> bytes:
+        refused = _REFUSED.match(str(exc)) if isinstance(exc, ImportError) else None
+        if refused:
+            exc.add_note(
+                f"{refused[1]} cannot load in a subinterpreter: run this Sandbox with "
+                "backend='process' or 'inprocess'"
+            )
+        return super()._error(exc)
 
 
 def serve(rfd: int, wfd: int) -> None:
