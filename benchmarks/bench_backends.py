@@ -41,6 +41,7 @@ from bench_core import (
     fmt_time,
     parse_args,
     perf_counter,
+    repeat,
     report,
 )
 
@@ -82,37 +83,29 @@ def _paced(fn: Callable[[], object], pause: float) -> Callable[[int], float]:
     return run
 
 
-def _repeat(fn: Callable[[], object]) -> Callable[[int], float]:
-    def run(n: int) -> float:
-        t0 = perf_counter()
-        for _ in range(n):
-            fn()
-        return perf_counter() - t0
-
-    return run
-
-
 def bench_latency(cfg: Config, backend: str, row: str, target: Target) -> list[Row]:
     """A whole run on a warm pool vs the same run in-process."""
     warm = _run(backend)
     for _ in range(5):
         warm()
-    pause = 0.02 if backend == "process" else 0.0
+    pause = 0.1 if backend == "process" else 0.0
     arms = {"inprocess": _paced(_run("inprocess"), pause), backend: _paced(warm, pause)}
     cmp = compare(arms, cfg, samples=max(10, cfg.samples // 4))
     base, remote = cmp.stats["inprocess"], cmp.stats[backend]
-    rows = []
+    data = {"inprocess": base.as_json(), backend: remote.as_json()}
+    overhead = backend != "process"  # the subinterpreter target is over in-process
+    rows = [
+        Row(
+            row,
+            f"{backend}: Sandbox + exec + call + close, warm pool"
+            + (", over in-process" if overhead else " (per run)"),
+            measured=f"{backend} {fmt_stats(remote)}",
+            baseline=f"in-process {fmt_time(base.median)}",
+            target=target,
+            data=data,
+        ).judge((remote.median - base.median) / US if overhead else remote.median / MS)
+    ]
     if backend == "process":
-        rows.append(
-            Row(
-                row,
-                "process: Sandbox + exec + call + close, warm pool (per run)",
-                measured=f"process {fmt_stats(remote)}",
-                baseline=f"in-process {fmt_time(base.median)}",
-                target=target,
-                data={"inprocess": base.as_json(), "process": remote.as_json()},
-            ).judge(remote.median / MS)
-        )
         t0 = perf_counter()
         n = 50 if cfg is QUICK else 300
         for _ in range(n):
@@ -124,20 +117,9 @@ def bench_latency(cfg: Config, backend: str, row: str, target: Target) -> list[R
                 measured=f"{fmt_time((perf_counter() - t0) / n)} per run",
             )
         )
-    else:
-        rows.append(
-            Row(
-                row,
-                "subinterpreter: Sandbox + exec + call + close, warm pool, over in-process",
-                measured=f"subinterpreter {fmt_stats(remote)}",
-                baseline=f"in-process {fmt_time(base.median)}",
-                target=target,
-                data={"inprocess": base.as_json(), "subinterpreter": remote.as_json()},
-            ).judge((remote.median - base.median) / US)
-        )
     with Sandbox(backend=backend) as sb:
         fn = sb.exec("def fn():\n    return 1\n")["fn"]
-        call = _repeat(lambda: sb.call(fn))
+        call = repeat(lambda: sb.call(fn))
         cmp = compare({"call": call}, cfg, samples=max(10, cfg.samples // 4))
     rows.append(
         Row(
