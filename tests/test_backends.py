@@ -285,3 +285,14 @@ def test_subinterpreter_refusal_says_why() -> None:
             "with a double free once two of them imported datetime or decimal, and cannot "
             "import _datetime, _decimal or zoneinfo"
         )
+
+
+def test_untrusted_mode_on_every_backend(backend: str) -> None:
+    from detsandbox import RestrictedSyntaxError
+
+    with Sandbox(Policy.strict(untrusted=True), backend=backend) as sb:
+        ns = sb.exec("def squares(n):\n    return [i * i for i in range(n)]\n")
+        assert sb.call(ns["squares"], 4) == [0, 1, 4, 9]
+        with pytest.raises(RestrictedSyntaxError) as info:
+            sb.exec("x = ().__class__\n", filename="evil.py")
+    assert str(info.value).startswith("untrusted code uses 1 construct that untrusted mode")
