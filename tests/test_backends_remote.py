@@ -198,3 +198,39 @@ def test_host_functions_cross_by_reference(remote: str) -> None:
     with Sandbox(Policy.deterministic(), backend=remote) as sb:
         assert sb.call(sorted, [3, 1, 2]) == [1, 2, 3]
         assert sb.call("json:loads", "[1]") == [1]
+
+
+def test_untrusted_results_unpickle_with_an_allow_list(remote: str) -> None:
+    import functools
+    import uuid
+
+    policy = Policy.deterministic(untrusted=True, record=True)
+    with Sandbox(policy, backend=remote) as sb:
+        ns = sb.exec("import uuid\n\ndef make():\n    return [uuid.uuid4(), ValueError('v')]\n")
+        made = sb.call(ns["make"])
+        assert isinstance(made[0], uuid.UUID)
+        assert made[1].args == ("v",)
+        assert len(sb.journal) == 1
+        # A pickle naming any other host callable is refused, not run.
+        with pytest.raises(TransferError) as info:
+            sb.call(functools.partial, print)
+    assert str(info.value) == (
+        "a value from the Sandbox cannot be rebuilt in the host: functools.partial is not on "
+        "the list of what an untrusted Sandbox may return; return plain data (str, int, list, "
+        "dict, dataclasses of host-importable modules)"
+    )
+
+
+def test_the_allow_list_refuses_host_functions() -> None:
+    import pickle
+
+    from detsandbox._backends._remote import _loads_safely
+
+    class Evil:
+        def __reduce__(self) -> tuple[object, ...]:
+            return (print, ("pwned",))
+
+    for payload in (pickle.dumps(Evil()), pickle.dumps(getattr)):
+        with pytest.raises(pickle.UnpicklingError, match="is not on the list"):
+            _loads_safely(payload)
+    assert _loads_safely(pickle.dumps({"a": (1, 2.5, b"x", None)})) == {"a": (1, 2.5, b"x", None)}

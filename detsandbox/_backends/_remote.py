@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import builtins
 import contextlib
+import io
 import os
 import pickle
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any, Final, Protocol
 
 from .._limits import Limits
@@ -22,6 +25,40 @@ from ._protocol import Closed, Conn, RemoteModule, RemoteRef, dump_request
 __all__ = ["Pool", "Remote", "Worker"]
 
 _PROTOCOL: Final = pickle.HIGHEST_PROTOCOL
+
+
+# What the host unpickles from a worker that runs untrusted code: pickles are
+# programs, and one made by hostile code must not call host functions. Only
+# these classes (and detsandbox's error rebuilders) may be named in it.
+_SAFE_GLOBALS: Final = {
+    "copyreg": frozenset({"_reconstructor"}),
+    "datetime": frozenset({"date", "datetime", "time", "timedelta", "timezone"}),
+    "decimal": frozenset({"Decimal"}),
+    "fractions": frozenset({"Fraction"}),
+    "uuid": frozenset({"UUID", "SafeUUID"}),
+    "collections": frozenset({"OrderedDict", "deque", "Counter"}),
+    "zoneinfo": frozenset({"ZoneInfo"}),
+}
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        allowed = name in _SAFE_GLOBALS.get(module, ())
+        if module == "builtins":
+            obj = getattr(builtins, name, None)
+            # Classes only: no eval, getattr, __import__...; no dotted paths.
+            allowed = isinstance(obj, type) and "." not in name
+        elif module in ("detsandbox", "detsandbox.errors"):
+            allowed = "." not in name and (name[:1].isupper() or name.startswith("_rebuild_"))
+        if not allowed:
+            raise pickle.UnpicklingError(
+                f"{module}.{name} is not on the list of what an untrusted Sandbox may return"
+            )
+        return super().find_class(module, name)
+
+
+def _loads_safely(data: bytes) -> Any:
+    return _SafeUnpickler(io.BytesIO(data)).load()
 
 
 class Worker(Protocol):
@@ -48,7 +85,16 @@ class Pool(Protocol):
 class Remote:
     """Requests to the worker that holds this Sandbox's real, in-process Sandbox."""
 
-    __slots__ = ("_generation", "_lock", "_policy", "_pool", "_timeout", "_worker", "backend")
+    __slots__ = (
+        "_generation",
+        "_loads",
+        "_lock",
+        "_policy",
+        "_pool",
+        "_timeout",
+        "_worker",
+        "backend",
+    )
 
     def __init__(self, pool: Pool, policy: Policy, *, hard_timeout: bool) -> None:
         self.backend = pool.name
@@ -57,6 +103,7 @@ class Remote:
         self._lock = threading.Lock()
         self._worker: Worker | None = None
         self._generation = 0
+        self._loads: Callable[[bytes], Any] = _loads_safely if policy.untrusted else pickle.loads
         limits = policy.limits or Limits()
         # The Sandbox inside enforces the limits itself; a worker process is
         # also killed once the call runs clearly past its timeout.
@@ -92,7 +139,7 @@ class Remote:
             except (Closed, OSError):
                 status = self._lose(worker, kill=False)
                 raise self._crashed(status) from None
-            return self._decode(pickle.loads(reply))
+            return self._decode(self._loads(reply))
 
     def _lose(self, worker: Worker, *, kill: bool) -> int | None:
         """Forget a dead (or killed) worker: the next request starts a fresh one."""
@@ -149,7 +196,7 @@ class Remote:
         _, payload, summary, text = reply
         exc: BaseException | None
         try:
-            exc = pickle.loads(payload) if payload is not None else None
+            exc = self._loads(payload) if payload is not None else None
         except Exception:
             exc = None
         if not isinstance(exc, BaseException):
@@ -169,7 +216,7 @@ class Remote:
             _, key, name, type_name = encoded
             return RemoteRef(self, self._generation, key, name, type_name)
         try:
-            return pickle.loads(encoded[1])
+            return self._loads(encoded[1])
         except Exception as exc:
             raise TransferError(
                 f"a value from the Sandbox cannot be rebuilt in the host: {exc}; return plain "
