@@ -215,6 +215,16 @@ def test_no_orphan_processes_when_the_host_exits(how: str, tmp_path: Path) -> No
     assert [pid for pid in pids if _alive(pid)] == []
 
 
+def test_closing_a_sandbox_ends_its_worker() -> None:
+    with Sandbox(backend="process") as sb:
+        pid = sb.call(os.getpid)
+        assert _alive(pid)
+    deadline = time.monotonic() + 5
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not _alive(pid)
+
+
 def test_shutdown_ends_the_zygotes() -> None:
     with Sandbox(backend="process") as sb:
         sb.exec("x = 1\n")
