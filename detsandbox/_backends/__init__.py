@@ -8,6 +8,7 @@ through :mod:`._remote` and :mod:`._protocol`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final, final
@@ -60,6 +61,7 @@ class BackendInfo:
         return "\n".join(lines)
 
 
+@functools.cache
 def unavailable(name: str) -> str | None:
     """Why backend ``name`` cannot run on this CPython and platform, or None."""
     if name == "process":

@@ -52,8 +52,10 @@ class Conn:
         self.rfd = rfd
         self.wfd = wfd
 
-    def send(self, data: bytes) -> None:
-        view = memoryview(_HEADER.pack(len(data)) + data)
+    def send(self, data: bytes, first: bytes = b"") -> None:
+        """Send ``data``, after ``first`` if given (two messages, one write)."""
+        head = _HEADER.pack(len(first)) + first if first else b""
+        view = memoryview(head + _HEADER.pack(len(data)) + data)
         while view:
             view = view[os.write(self.wfd, view) :]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import builtins
-import contextlib
 import io
 import os
 import pickle
@@ -61,6 +60,23 @@ def _loads_safely(data: bytes) -> Any:
     return _SafeUnpickler(io.BytesIO(data)).load()
 
 
+_last_opening: tuple[Policy, list[str], str, bytes] | None = None
+
+
+def _opening(policy: Policy) -> bytes:
+    """The pickled "open" request for ``policy``; the last one is reused (pickling a
+    Policy costs tens of microseconds). Keyed by identity: equal replay policies may
+    hold different journals."""
+    global _last_opening
+    path, cwd = sys.path, os.getcwd()
+    last = _last_opening
+    if last is not None and last[0] is policy and last[1] == path and last[2] == cwd:
+        return last[3]
+    data = pickle.dumps(("open", policy, list(path), cwd), _PROTOCOL)
+    _last_opening = (policy, list(path), cwd, data)
+    return data
+
+
 class Worker(Protocol):
     """One worker serving one Sandbox at a time."""
 
@@ -89,6 +105,7 @@ class Remote:
         "_generation",
         "_loads",
         "_lock",
+        "_opening",
         "_policy",
         "_pool",
         "_timeout",
@@ -112,16 +129,9 @@ class Remote:
         self._start()
 
     def _start(self) -> Worker:
-        worker = self._pool.acquire(self._policy)
-        opening = ("open", self._policy, list(sys.path), os.getcwd())
-        try:
-            worker.conn.send(pickle.dumps(opening, _PROTOCOL))
-        except Exception as exc:
-            worker.release()
-            raise TransferError(
-                f"cannot send the Policy to the {self.backend} worker: {exc}"
-            ) from None
-        self._worker = worker
+        # The opening message goes out with the first request, in one write.
+        self._opening = _opening(self._policy)
+        self._worker = worker = self._pool.acquire(self._policy)
         return worker
 
     def request(self, request: tuple[Any, ...], *, timed: bool = False) -> Any:
@@ -130,8 +140,9 @@ class Remote:
             if worker is None:
                 worker = self._start()
             data = dump_request(request, self, self._generation)
+            opening, self._opening = self._opening, b""
             try:
-                worker.conn.send(data)
+                worker.conn.send(data, opening)
                 reply = worker.conn.recv(self._timeout if timed else None)
             except TimeoutError:
                 self._lose(worker, kill=True)
@@ -262,8 +273,8 @@ class Remote:
         try:
             worker, self._worker = self._worker, None
             if worker is not None:
-                with contextlib.suppress(OSError):
-                    worker.conn.send(pickle.dumps(("close",), _PROTOCOL))
+                # No message: a worker process ends when its socket closes, and
+                # an interpreter drops this Sandbox when it opens the next one.
                 worker.release()
         finally:
             self._lock.release()
