@@ -5,7 +5,8 @@ Facts it is built around (docs/backends.md has the sources):
 * On 3.12 and 3.13 an isolated interpreter leaks about 2.5 MB per
   create/destroy cycle, so interpreters are created once and reused: each
   serves one Sandbox at a time and is reset between Sandboxes by dropping
-  that Sandbox (its modules are its own already) and the handles it gave out.
+  that Sandbox (its modules are its own already) and the handles it gave out,
+  when it opens the next one.
 * Two isolated interpreters that imported ``datetime`` crash when destroyed
   in creation order on 3.13, so the pool destroys them in reverse order, at
   exit.
