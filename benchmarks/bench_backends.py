@@ -71,6 +71,9 @@ def _run(backend: str) -> Callable[[], object]:
 def _paced(fn: Callable[[], object], pause: float) -> Callable[[int], float]:
     """A Runner timing ``fn`` only, with ``pause`` seconds between calls (the pool refills)."""
 
+    if not pause:
+        return repeat(fn)
+
     def run(n: int) -> float:
         total = 0.0
         for _ in range(n):
