@@ -334,17 +334,32 @@ def _trip(window: _Window, error: ResourceLimitError) -> None:
         _wake()
 
 
+_daemon = True  # False where daemon threads are refused (isolated subinterpreters)
+
+
 def _wake() -> None:
-    global _watchdog
+    global _watchdog, _daemon
     if _watchdog is None:
-        _watchdog = threading.Thread(target=_watch, name="detsandbox-watchdog", daemon=True)
-        _watchdog.start()
+        try:
+            thread = threading.Thread(target=_watch, name="detsandbox-watchdog", daemon=_daemon)
+        except RuntimeError:  # "daemon threads are disabled in this (sub)interpreter"
+            _daemon = False
+            thread = threading.Thread(target=_watch, name="detsandbox-watchdog", daemon=False)
+        _watchdog = thread
+        thread.start()
     _WAKE.set()
 
 
 def _watch() -> None:
+    global _watchdog
     while True:
         with _LOCK:
+            if not _daemon and not _WINDOWS:
+                # A non-daemon thread would hold up the interpreter's exit:
+                # leave when no call is open (the next one starts another).
+                _HEAP.clear()
+                _watchdog = None
+                return
             now = monotonic()
             due = []
             while _HEAP and _HEAP[0][0] <= now:
@@ -426,6 +441,8 @@ def _close(window: _Window) -> None:
                 del _WINDOWS[window.tid]
             else:
                 _WINDOWS[window.tid] = window.outer
+        if not _daemon and not _WINDOWS and _watchdog is not None:
+            _WAKE.set()  # let a non-daemon watchdog leave now
         if window.error is not None:
             _tripped -= 1
             if _tool is not None and _tripped == 0:
