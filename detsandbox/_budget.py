@@ -35,6 +35,7 @@ At the window's edge whatever is propagating is replaced by the window's
 
 from __future__ import annotations
 
+import atexit
 import heapq
 import io
 import os
@@ -335,6 +336,18 @@ def _trip(window: _Window, error: ResourceLimitError) -> None:
 
 
 _daemon = True  # False where daemon threads are refused (isolated subinterpreters)
+_exiting = False
+
+
+@atexit.register
+def _stop_watchdog() -> None:
+    """End the watchdog before the interpreter finalizes."""
+    global _exiting
+    _exiting = True
+    thread = _watchdog
+    if thread is not None:
+        _WAKE.set()
+        thread.join(1.0)
 
 
 def _wake() -> None:
@@ -354,7 +367,7 @@ def _watch() -> None:
     global _watchdog
     while True:
         with _LOCK:
-            if not _daemon and not _WINDOWS:
+            if _exiting or (not _daemon and not _WINDOWS):
                 # A non-daemon thread would hold up the interpreter's exit:
                 # leave when no call is open (the next one starts another).
                 _HEAP.clear()

@@ -119,7 +119,7 @@ def test_timeout_stops_runaway_code(case: str) -> None:
     with pytest.raises(TimeLimitError) as info:
         sb.call(ns["f"])
     # 3.11 re-arms its trace function after each raise: slower to unwind a retry.
-    assert time.monotonic() - start < TIMEOUT + (1.0 if sys.version_info >= (3, 12) else 3.0)
+    assert time.monotonic() - start < TIMEOUT + 3.0  # generous: a busy machine
     error = info.value
     assert (error.limit, error.value) == ("timeout", TIMEOUT)
     assert isinstance(error, TimeoutError) and isinstance(error, ResourceLimitError)
