@@ -1,0 +1,357 @@
+"""``detsandbox run``: run a file or module in a Sandbox and classify how it ended.
+
+The outcome of a run is data (:class:`Outcome`), so that the human report,
+the ``--json`` object and ``detsandbox check`` all read the same thing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import enum
+import inspect
+import io
+import os
+import traceback
+from collections.abc import Iterator
+from importlib.machinery import PathFinder
+from typing import Any, Final, TextIO
+
+from ._journal import Journal
+from ._limits import Limits
+from ._policy import Policy
+from ._sandbox import Sandbox
+from .errors import (
+    JournalError,
+    NondeterminismError,
+    PolicyError,
+    ResourceLimitError,
+    RestrictedAccessError,
+    RestrictedImportError,
+    SandboxError,
+)
+
+__all__ = ["ExitCode", "Outcome", "RunOptions", "UsageError", "execute", "policy_summary"]
+
+_PACKAGE_DIR: Final = os.path.dirname(os.path.abspath(__file__)) + os.sep
+#: Version of the ``--json`` layout; bumped on any incompatible change.
+JSON_FORMAT: Final = 1
+
+
+class ExitCode(enum.IntEnum):
+    """What ``detsandbox run`` and ``detsandbox check`` exit with."""
+
+    OK = 0
+    #: The code raised an exception (or called ``sys.exit`` with a failure).
+    RAISED = 1
+    #: The command line was wrong: an unknown option, a missing file or module.
+    USAGE = 2
+    #: The code made a call the policy refuses (``RestrictedAccessError``).
+    RESTRICTED = 3
+    #: Replay diverged from the journal, or ``check``'s runs disagree.
+    NONDETERMINISM = 4
+    #: The code used up a resource limit (``ResourceLimitError``).
+    LIMIT = 5
+
+
+class UsageError(Exception):
+    """A command-line mistake found after parsing: exit 2 with one line."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RunOptions:
+    """What ``run`` was asked to do, validated."""
+
+    file: str | None
+    module: str | None
+    policy: Policy
+    backend: str | None = None
+    record: str | None = None
+    capture: bool = False
+
+    @property
+    def target(self) -> str:
+        return self.file if self.file is not None else f"-m {self.module}"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Outcome:
+    """How one run ended: its exit code, what it printed, and the error."""
+
+    status: str  # ok | exit | error | restricted | nondeterminism | limit
+    exit_code: int
+    output: str
+    error: BaseException | None = None
+    journal: Journal | None = None
+
+    def error_json(self) -> dict[str, Any] | None:
+        exc = self.error
+        if exc is None:
+            return None
+        data: dict[str, Any] = {"type": type(exc).__name__, "message": str(exc)}
+        if isinstance(exc, RestrictedAccessError):
+            data.update(qualname=exc.qualname, filename=exc.filename, lineno=exc.lineno)
+        elif isinstance(exc, NondeterminismError):
+            data.update(
+                index=exc.index, expected=_describe(exc.expected), actual=_describe(exc.actual)
+            )
+        elif isinstance(exc, ResourceLimitError):
+            data.update(limit=exc.limit, value=exc.value)
+        else:
+            filename, lineno = _where(exc)
+            data.update(filename=filename, lineno=lineno)
+            if not isinstance(exc, SystemExit):
+                data["traceback"] = "".join(traceback.format_exception(exc))
+        return data
+
+
+def _describe(event: object) -> str | None:
+    if event is None:
+        return None
+    describe = getattr(event, "describe", None)
+    return str(describe()) if callable(describe) else repr(event)
+
+
+def _where(exc: BaseException) -> tuple[str | None, int | None]:
+    """The innermost traceback frame: where sandboxed code raised."""
+    if isinstance(exc, SyntaxError):
+        return exc.filename, exc.lineno
+    tb = exc.__traceback__
+    if tb is None:
+        return None, None
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb.tb_frame.f_code.co_filename, tb.tb_lineno
+
+
+def policy_summary(policy: Policy, backend: str | None) -> dict[str, Any]:
+    """The parts of a Policy the command line sets, for ``--json``."""
+    limits = policy.limits if policy.limits is not None else Limits()
+    return {
+        "mode": policy.mode,
+        "seed": policy.seed if policy.mode != "strict" else None,
+        "untrusted": policy.untrusted,
+        "allow": list(policy.allow),
+        "limits": dataclasses.asdict(limits),
+        "backend": backend,
+    }
+
+
+def read_journal(path: str) -> Journal:
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as exc:
+        raise UsageError(f"cannot read journal {path!r}: {exc.strerror}") from None
+    try:
+        return Journal.from_json(text)
+    except JournalError as exc:
+        raise UsageError(f"{path}: {exc}") from None
+
+
+def read_file(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except IsADirectoryError:
+        raise UsageError(f"cannot run {path!r}: it is a directory") from None
+    except OSError as exc:
+        raise UsageError(f"cannot open {path!r}: {exc.strerror}") from None
+
+
+def make_sandbox(policy: Policy, backend: str | None) -> Sandbox:
+    """``Sandbox(policy)``, with ``backend=`` only when one was asked for."""
+    if backend is None:
+        return Sandbox(policy)
+    if "backend" not in inspect.signature(Sandbox).parameters:
+        raise UsageError(f"--backend {backend}: this detsandbox runs code in-process only")
+    try:
+        return Sandbox(policy, backend=backend)  # type: ignore[call-arg,unused-ignore]
+    except (SandboxError, ValueError, TypeError) as exc:
+        raise UsageError(f"--backend {backend}: {exc}") from None
+
+
+def _module_source(sb: Sandbox, name: str) -> tuple[str, str]:
+    """Find ``name`` as ``python -m`` does; return (source, filename).
+
+    A parent package is imported in the Sandbox (its ``__init__`` runs
+    there, as under runpy); the module itself is only located and read, so
+    its body runs once, as ``__main__``.
+    """
+    if not all(part.isidentifier() for part in name.split(".")):
+        raise UsageError(f"-m expects a module name such as 'app.workflow', got {name!r}")
+    parent, _, _ = name.rpartition(".")
+    path: list[str]
+    if parent:
+        try:
+            package = sb.import_module(parent)
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and (parent + ".").startswith(exc.name + "."):
+                raise UsageError(f"No module named {exc.name!r}") from None
+            raise
+        search = getattr(package, "__path__", None)
+        if search is None:
+            raise UsageError(f"No module named {name!r}; {parent!r} is not a package")
+        path = list(search)
+    else:
+        path = list(sb.import_module("sys").path)
+    spec = PathFinder.find_spec(name, path)
+    if spec is None:
+        raise UsageError(f"No module named {name!r}")
+    if spec.submodule_search_locations is not None:
+        sb.import_module(name)  # the package itself runs first, as under runpy
+        main = f"{name}.__main__"
+        spec = PathFinder.find_spec(main, list(spec.submodule_search_locations))
+        if spec is None:
+            raise UsageError(
+                f"No module named {main!r}; {name!r} is a package and cannot be directly executed"
+            )
+        name = main
+    loader: Any = spec.loader
+    source = loader.get_source(name) if hasattr(loader, "get_source") else None
+    if source is None or spec.origin is None:
+        raise UsageError(f"cannot run {name!r}: it has no Python source ({spec.origin})")
+    return source, spec.origin
+
+
+@contextlib.contextmanager
+def _captured(capture: bool) -> Iterator[io.StringIO]:
+    buffer = io.StringIO()
+    if not capture:
+        yield buffer
+        return
+    with contextlib.redirect_stdout(buffer):
+        yield buffer
+
+
+def execute(options: RunOptions) -> Outcome:
+    """Run the target; classify the way it ended. Raises UsageError before running."""
+    source = read_file(options.file) if options.file is not None else None
+    policy = options.policy
+    sb = make_sandbox(policy, options.backend)
+    # As python does: the script's directory, or the current one for -m,
+    # comes first on the (sandboxed) sys.path.
+    first = os.path.dirname(os.path.abspath(options.file)) if options.file else os.getcwd()
+    sb.import_module("sys").path.insert(0, first)
+    error: BaseException | None = None
+    status, code = "ok", int(ExitCode.OK)
+    with _captured(options.capture) as buffer:
+        try:
+            if source is not None and options.file is not None:
+                sb.exec(source, filename=options.file, name="__main__")
+            else:
+                assert options.module is not None
+                text, filename = _module_source(sb, options.module)
+                sb.exec(text, filename=filename, name="__main__")
+            if policy.mode == "replay":
+                sb.finish_replay()
+        except UsageError:
+            raise
+        except SystemExit as exc:
+            status, code, error = "exit", _exit_status(exc), exc
+        except (RestrictedAccessError, RestrictedImportError) as exc:
+            status, code, error = "restricted", ExitCode.RESTRICTED, exc
+        except NondeterminismError as exc:
+            status, code, error = "nondeterminism", ExitCode.NONDETERMINISM, exc
+        except ResourceLimitError as exc:
+            status, code, error = "limit", ExitCode.LIMIT, exc
+        except Exception as exc:
+            status, code, error = "error", ExitCode.RAISED, exc
+    if error is not None:
+        _drop_cli_frames(error)
+    output = buffer.getvalue()
+    held = getattr(sb, "output", None)
+    if isinstance(held, str):  # a Sandbox that collects print output itself
+        output += held
+    journal = sb.journal if policy.record else None
+    if options.record is not None and journal is not None:
+        try:
+            with open(options.record, "w", encoding="utf-8") as f:
+                f.write(journal.to_json())
+        except OSError as exc:
+            raise UsageError(f"cannot write journal {options.record!r}: {exc.strerror}") from None
+    return Outcome(status=status, exit_code=int(code), output=output, error=error, journal=journal)
+
+
+def _drop_cli_frames(exc: BaseException) -> None:
+    """Start the traceback at the sandboxed code, as python's starts at the script."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        tb = tb.tb_next
+    # Nothing left: detsandbox raised it before any sandboxed line ran (a
+    # SyntaxError, which shows its own location).
+    exc.__traceback__ = tb
+
+
+def _exit_status(exc: SystemExit) -> int:
+    """The exit status python gives ``sys.exit(code)``."""
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int) and not isinstance(exc.code, bool):
+        return exc.code
+    return 1
+
+
+def report(outcome: Outcome, out: TextIO, err: TextIO) -> None:
+    """What ``run`` prints without ``--json``: output, then the error, as python would."""
+    if outcome.output:
+        out.write(outcome.output)
+        out.flush()
+    exc = outcome.error
+    if exc is None:
+        return
+    if isinstance(exc, SystemExit):
+        if exc.code is not None and not isinstance(exc.code, int):
+            print(exc.code, file=err)
+    elif isinstance(exc, (SandboxError, ResourceLimitError)) and not isinstance(exc, SyntaxError):
+        # detsandbox's own messages already carry the location and source line.
+        print(f"{type(exc).__name__}: {exc}", file=err)
+    else:
+        traceback.print_exception(exc, file=err)
+
+
+def build_policy(
+    *,
+    mode: str,
+    seed: int | None,
+    replay: Journal | None,
+    record: bool,
+    allow: tuple[str, ...],
+    untrusted: bool,
+    timeout: float | None,
+    memory: int | None,
+) -> Policy:
+    """The Policy the command-line flags describe."""
+    changes: dict[str, Any] = {"allow": allow}
+    if untrusted:
+        changes["untrusted"] = True
+    try:
+        if replay is not None:
+            policy = Policy.replay(replay, **changes)
+        elif mode == "deterministic":
+            policy = Policy.deterministic(seed=seed or 0, record=record, **changes)
+        else:
+            policy = Policy.strict(**changes)
+        limits = {"timeout": timeout, "memory": memory}
+        set_limits = {k: v for k, v in limits.items() if v is not None}
+        if set_limits:
+            base = policy.limits if policy.limits is not None else Limits()
+            policy = policy.evolve(limits=base.evolve(**set_limits))
+    except PolicyError as exc:
+        raise UsageError(str(exc)) from None
+    return policy
+
+
+def as_json(options: RunOptions, outcome: Outcome) -> dict[str, Any]:
+    journal = outcome.journal
+    return {
+        "detsandbox": JSON_FORMAT,
+        "command": "run",
+        "target": options.target,
+        "policy": policy_summary(options.policy, options.backend),
+        "status": outcome.status,
+        "exit_code": outcome.exit_code,
+        "output": outcome.output,
+        "error": outcome.error_json(),
+        "journal": None if journal is None else {"file": options.record, "events": len(journal)},
+    }
