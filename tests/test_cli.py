@@ -679,7 +679,15 @@ def test_check_json_reports_output_divergence(
     cwd: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     name = f"helper_{os.getpid()}_e"
-    write(cwd / f"{name}.py", "def show():\n    print('same')\n    print(object())\n")
+    write(
+        cwd / f"{name}.py",
+        """
+        def show():
+            print("same")
+            stock = {"ana": 1, "ben": 2, "cho": 3}
+            print(list(stock.keys() | {"dee", "eve"}))  # a host set, in hash order
+        """,
+    )
     write(cwd / "wf.py", f"import {name}\n{name}.show()\nraise ValueError('late')\n")
     code, data = cli_json(capsys, "check", "-m", "wf")
     assert code == ExitCode.NONDETERMINISM
@@ -695,8 +703,10 @@ def test_check_json_reports_output_divergence(
     output, error = data["findings"]
     assert output["kind"] == "output"
     assert (output["location"], output["message"]) == (None, "line 2 differs")
-    assert output["run1"].startswith("'<object object at 0x")
-    assert output["run1"] != output["run2"]
+    assert (output["run1"], output["run2"]) == (
+        "\"['ben', 'dee', 'eve', 'cho', 'ana']\"",
+        "\"['cho', 'dee', 'ben', 'ana', 'eve']\"",
+    )
     assert error == {
         "kind": "error",
         "location": f"{cwd / 'wf.py'}:3",
@@ -714,3 +724,38 @@ def test_check_module_not_found_is_a_usage_error(
         "",
         f"detsandbox check: error: No module named 'nope_{os.getpid()}'\n",
     )
+
+
+def test_check_the_same_exception_in_both_runs_exits_1(
+    cwd: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(cwd / "wf.py", "orders = []\nfirst = orders[0]\n")
+    code, out, err = cli(capsys, "check", "wf.py")
+    assert (code, err) == (ExitCode.RAISED, "")
+    assert out.splitlines()[1:] == [
+        "wf.py:2: error: IndexError: list index out of range",
+        "FAIL: the code raised, 1 finding",
+    ]
+
+
+def test_check_reports_runs_that_end_differently(
+    cwd: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(
+        cwd / "wf.py",
+        """
+        stock = {"ana": 1, "ben": 2, "cho": 3}
+        first = list(stock.keys() | {"dee", "eve"})[0]
+        if first == "cho":
+            raise LookupError(first)
+        """,
+    )
+    code, out, err = cli(capsys, "check", "wf.py")
+    assert (code, err) == (ExitCode.NONDETERMINISM, "")
+    assert out.splitlines()[1:] == [
+        "wf.py:4: outcome: the runs ended differently",
+        "    run 1: ok (exit 0)",
+        "    run 2: error (exit 1): LookupError: cho",
+        "wf.py:4: error: LookupError: cho",
+        "FAIL: the runs disagree, 2 findings",
+    ]
