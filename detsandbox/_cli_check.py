@@ -239,6 +239,9 @@ def check(args: argparse.Namespace) -> int:
                     "output": run["output"],
                     "error": run["error"],
                     "events": len(journal) if journal is not None else 0,
+                    "calls": [
+                        {"call": _event_text(e), "location": e.location} for e in journal or ()
+                    ],
                 }
                 for changes, run, journal in zip(ENVIRONMENTS, runs, journals, strict=True)
             ],
@@ -248,6 +251,11 @@ def check(args: argparse.Namespace) -> int:
         return code
     envs = " and ".join(" ".join(f"{k}={v}" for k, v in e.items()) for e in ENVIRONMENTS)
     print(f"detsandbox check {target}: 2 runs, {envs}")
+    if args.verbose and first is not None:
+        # The calls deterministic mode answered: fine in a Sandbox, but each is
+        # a place where the code would be nondeterministic outside one.
+        for event in first:
+            print(f"{event.location}: call: {_event_text(event)}")
     for finding in findings:
         where = f"{finding['location']}: " if finding["location"] else ""
         print(f"{where}{finding['kind']}: {_indent(finding['message'])}")

@@ -175,6 +175,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_target(check)
     _add_sandbox_options(check, seed_help="seed of both runs (default 0)")
+    check.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also list every call deterministic mode answered (the journal), with its location",
+    )
     parser.set_defaults(subparsers={"demo": demo, "run": run, "check": check})
     return parser
 

@@ -759,3 +759,26 @@ def test_check_reports_runs_that_end_differently(
         "wf.py:4: error: LookupError: cho",
         "FAIL: the runs disagree, 2 findings",
     ]
+
+
+def test_check_verbose_lists_every_answered_call(
+    cwd: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(
+        cwd / "wf.py",
+        """
+        import random, time
+        time.sleep(5)
+        pick = random.choice(["ana", "ben"])
+        """,
+    )
+    code, out, err = cli(capsys, "check", "wf.py", "--verbose")
+    assert (code, err) == (0, "")
+    assert out.splitlines()[1:] == [
+        "wf.py:2: call: time.sleep(5) -> None",
+        "wf.py:3: call: random.choice(['ana', 'ben']) -> 'ben'",  # seed 0's choice
+        "OK: both runs agree (2 journal entries, same output)",
+    ]
+    code, data = cli_json(capsys, "check", "wf.py")
+    assert data["runs"][0]["calls"] == data["runs"][1]["calls"]
+    assert [c["location"] for c in data["runs"][0]["calls"]] == ["wf.py:2", "wf.py:3"]
