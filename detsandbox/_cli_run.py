@@ -229,6 +229,24 @@ def execute(options: RunOptions) -> Outcome:
     source = read_file(options.file) if options.file is not None else None
     policy = options.policy
     sb = make_sandbox(policy, options.backend)
+    with contextlib.ExitStack() as stack:
+        # Opened first, so that an unwritable journal stops the run before it starts.
+        record = stack.enter_context(_open_journal(options.record)) if options.record else None
+        outcome = _execute(sb, options, source)
+        if record is not None and outcome.journal is not None:
+            record.write(outcome.journal.to_json())
+    return outcome
+
+
+def _open_journal(path: str) -> TextIO:
+    try:
+        return open(path, "w", encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write journal {path!r}: {exc.strerror}") from None
+
+
+def _execute(sb: Sandbox, options: RunOptions, source: bytes | None) -> Outcome:
+    policy = options.policy
     # As python does: the script's directory, or the current one for -m,
     # comes first on the (sandboxed) sys.path.
     first = os.path.dirname(os.path.abspath(options.file)) if options.file else os.getcwd()
@@ -264,12 +282,6 @@ def execute(options: RunOptions) -> Outcome:
     if isinstance(held, str):  # a Sandbox that collects print output itself
         output += held
     journal = sb.journal if policy.record else None
-    if options.record is not None and journal is not None:
-        try:
-            with open(options.record, "w", encoding="utf-8") as f:
-                f.write(journal.to_json())
-        except OSError as exc:
-            raise UsageError(f"cannot write journal {options.record!r}: {exc.strerror}") from None
     return Outcome(status=status, exit_code=int(code), output=output, error=error, journal=journal)
 
 
@@ -287,8 +299,8 @@ def _exit_status(exc: SystemExit) -> int:
     """The exit status python gives ``sys.exit(code)``."""
     if exc.code is None:
         return 0
-    if isinstance(exc.code, int) and not isinstance(exc.code, bool):
-        return exc.code
+    if isinstance(exc.code, int):
+        return int(exc.code)  # sys.exit(True) is 1, as in python
     return 1
 
 

@@ -168,7 +168,12 @@ def test_run_a_syntax_error_exits_1_with_its_location(
 
 @pytest.mark.parametrize(
     ("call", "code", "err"),
-    [("sys.exit()", 0, ""), ("sys.exit(7)", 7, ""), ("sys.exit('bye')", 1, "bye\n")],
+    [
+        ("sys.exit()", 0, ""),
+        ("sys.exit(7)", 7, ""),
+        ("sys.exit(True)", 1, ""),
+        ("sys.exit('bye')", 1, "bye\n"),
+    ],
 )
 def test_run_sys_exit_exits_as_python_does(
     cwd: Path, capsys: pytest.CaptureFixture[str], call: str, code: int, err: str
@@ -782,3 +787,25 @@ def test_check_verbose_lists_every_answered_call(
     code, data = cli_json(capsys, "check", "wf.py")
     assert data["runs"][0]["calls"] == data["runs"][1]["calls"]
     assert [c["location"] for c in data["runs"][0]["calls"]] == ["wf.py:2", "wf.py:3"]
+
+
+def test_run_record_keeps_the_journal_of_a_failed_run(
+    cwd: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(cwd / "wf.py", "import os, time\ntime.time()\nos.getpid()\n")
+    code, _, _ = cli(capsys, "run", "wf.py", "--record", "j.json")
+    assert code == ExitCode.RESTRICTED
+    events = json.loads((cwd / "j.json").read_text())["events"]
+    assert events == [["time.time", "", 946684800.0, "wf.py:2"]]
+
+
+def test_run_an_unwritable_journal_stops_before_the_run(
+    cwd: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(cwd / "wf.py", "print('ran')\n")
+    assert cli(capsys, "run", "wf.py", "--record", "no/such/dir/j.json") == (
+        2,
+        "",
+        "detsandbox run: error: cannot write journal 'no/such/dir/j.json': "
+        "No such file or directory\n",
+    )
