@@ -33,6 +33,7 @@ from .errors import (
 
 __all__ = ["ExitCode", "Outcome", "RunOptions", "UsageError", "execute", "policy_summary"]
 
+_PATH_SETUP: Final = "import sys\nsys.path.insert(0, {entry!r})\n"
 _PACKAGE_DIR: Final = os.path.dirname(os.path.abspath(__file__)) + os.sep
 #: Version of the ``--json`` layout; bumped on any incompatible change.
 JSON_FORMAT: Final = 1
@@ -248,9 +249,12 @@ def _open_journal(path: str) -> TextIO:
 def _execute(sb: Sandbox, options: RunOptions, source: bytes | None) -> Outcome:
     policy = options.policy
     # As python does: the script's directory, or the current one for -m,
-    # comes first on the (sandboxed) sys.path.
+    # comes first on the Sandbox's sys.path. Set by sandboxed code, so that
+    # it happens wherever the backend runs the code.
     first = os.path.dirname(os.path.abspath(options.file)) if options.file else os.getcwd()
-    sb.import_module("sys").path.insert(0, first)
+    with contextlib.suppress(RestrictedImportError, RestrictedAccessError):
+        # A policy that refuses sys imports only modules it names anyway.
+        sb.exec(_PATH_SETUP.format(entry=first), filename="<detsandbox run>", name="__main__")
     error: BaseException | None = None
     status, code = "ok", int(ExitCode.OK)
     with _captured(options.capture) as buffer:
@@ -278,9 +282,11 @@ def _execute(sb: Sandbox, options: RunOptions, source: bytes | None) -> Outcome:
     if error is not None:
         _drop_cli_frames(error)
     output = buffer.getvalue()
-    held = getattr(sb, "output", None)
-    if isinstance(held, str):  # a Sandbox that collects print output itself
-        output += held
+    if policy.limits is not None and policy.limits.output is not None:
+        # With an output limit, the Sandbox collects what print writes.
+        held = getattr(sb, "output", None)
+        if isinstance(held, str):
+            output += held
     journal = sb.journal if policy.record else None
     return Outcome(status=status, exit_code=int(code), output=output, error=error, journal=journal)
 
