@@ -113,7 +113,7 @@ def _journal_findings(a: Journal, b: Journal) -> list[dict[str, Any]]:
     return found
 
 
-def _output_finding(a: str, b: str) -> dict[str, Any] | None:
+def _output_finding(a: str, b: str, stream: str) -> dict[str, Any] | None:
     if a == b:
         return None
     one, two = a.splitlines(), b.splitlines()
@@ -124,7 +124,7 @@ def _output_finding(a: str, b: str) -> dict[str, Any] | None:
     return _finding(
         "output",
         None,
-        f"line {line + 1} differs",
+        f"{stream} line {line + 1} differs",
         repr(one[line]) if line < len(one) else "(no such line)",
         repr(two[line]) if line < len(two) else "(no such line)",
     )
@@ -218,9 +218,10 @@ def check(args: argparse.Namespace) -> int:
     findings = []
     if first is not None and second is not None:
         findings += _journal_findings(first, second)
-    output = _output_finding(runs[0]["output"], runs[1]["output"])
-    if output is not None:
-        findings.append(output)
+    for key, stream in (("output", "stdout"), ("stderr", "stderr")):
+        output = _output_finding(runs[0][key], runs[1][key], stream)
+        if output is not None:
+            findings.append(output)
     findings += _outcome_findings(runs)
     code = _exit_code(findings)
     agree = not any(f["kind"] in _DIVERGENCES for f in findings)
@@ -237,6 +238,7 @@ def check(args: argparse.Namespace) -> int:
                     "status": run["status"],
                     "exit_code": run["exit_code"],
                     "output": run["output"],
+                    "stderr": run["stderr"],
                     "error": run["error"],
                     "events": len(journal) if journal is not None else 0,
                     "calls": [

@@ -12,6 +12,8 @@ import enum
 import inspect
 import io
 import os
+import sys
+import tempfile
 import traceback
 from collections.abc import Iterator
 from importlib.machinery import PathFinder
@@ -82,6 +84,7 @@ class Outcome:
     status: str  # ok | exit | error | restricted | nondeterminism | limit
     exit_code: int
     output: str
+    stderr: str = ""  # what the code wrote to stderr, with --json (else it went there)
     error: BaseException | None = None
     journal: Journal | None = None
 
@@ -215,14 +218,70 @@ def _module_source(sb: Sandbox, name: str) -> tuple[str, str]:
     return source, spec.origin
 
 
+@dataclasses.dataclass
+class _Captured:
+    """What the code wrote to stdout and stderr, through ``sys`` and at the descriptor."""
+
+    out: io.StringIO = dataclasses.field(default_factory=io.StringIO)
+    err: io.StringIO = dataclasses.field(default_factory=io.StringIO)
+    out_fd: io.StringIO = dataclasses.field(default_factory=io.StringIO)
+    err_fd: io.StringIO = dataclasses.field(default_factory=io.StringIO)
+
+    @property
+    def output(self) -> str:
+        return self.out.getvalue() + self.out_fd.getvalue()
+
+    @property
+    def stderr(self) -> str:
+        return self.err.getvalue() + self.err_fd.getvalue()
+
+
 @contextlib.contextmanager
-def _captured(capture: bool) -> Iterator[io.StringIO]:
-    buffer = io.StringIO()
+def _captured(capture: bool) -> Iterator[_Captured]:
+    """Capture both streams for ``--json``, whose stdout must hold only the JSON.
+
+    ``print`` is caught through ``sys.stdout``; writes to ``sys.__stdout__``
+    or the descriptor itself (a worker process or interpreter) at fd 1.
+    """
+    streams = _Captured()
     if not capture:
-        yield buffer
+        yield streams
         return
-    with contextlib.redirect_stdout(buffer):
-        yield buffer
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_fd_captured(1, streams.out_fd))
+        stack.enter_context(_fd_captured(2, streams.err_fd))
+        stack.enter_context(contextlib.redirect_stdout(streams.out))
+        stack.enter_context(contextlib.redirect_stderr(streams.err))
+        yield streams
+
+
+@contextlib.contextmanager
+def _fd_captured(fd: int, sink: io.StringIO) -> Iterator[None]:
+    try:
+        saved = os.dup(fd)
+    except OSError:  # no such descriptor: nothing to capture
+        yield
+        return
+    try:
+        with tempfile.TemporaryFile() as tmp:
+            _flush(fd)
+            os.dup2(tmp.fileno(), fd)
+            try:
+                yield
+            finally:
+                _flush(fd)
+                os.dup2(saved, fd)
+                tmp.seek(0)
+                sink.write(tmp.read().decode("utf-8", "replace"))
+    finally:
+        os.close(saved)
+
+
+def _flush(fd: int) -> None:
+    for stream in (sys.__stdout__, sys.__stderr__):
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            if stream is not None and stream.fileno() == fd:
+                stream.flush()
 
 
 def execute(options: RunOptions) -> Outcome:
@@ -257,7 +316,7 @@ def _execute(sb: Sandbox, options: RunOptions, source: bytes | None) -> Outcome:
         sb.exec(_PATH_SETUP.format(entry=first), filename="<detsandbox run>", name="__main__")
     error: BaseException | None = None
     status, code = "ok", int(ExitCode.OK)
-    with _captured(options.capture) as buffer:
+    with _captured(options.capture) as streams:
         try:
             if source is not None and options.file is not None:
                 sb.exec(source, filename=options.file, name="__main__")
@@ -281,14 +340,21 @@ def _execute(sb: Sandbox, options: RunOptions, source: bytes | None) -> Outcome:
             status, code, error = "error", ExitCode.RAISED, exc
     if error is not None:
         _drop_cli_frames(error)
-    output = buffer.getvalue()
+    output = streams.output
     if policy.limits is not None and policy.limits.output is not None:
         # With an output limit, the Sandbox collects what print writes.
         held = getattr(sb, "output", None)
         if isinstance(held, str):
             output += held
     journal = sb.journal if policy.record else None
-    return Outcome(status=status, exit_code=int(code), output=output, error=error, journal=journal)
+    return Outcome(
+        status=status,
+        exit_code=int(code),
+        output=output,
+        stderr=streams.stderr,
+        error=error,
+        journal=journal,
+    )
 
 
 def _drop_cli_frames(exc: BaseException) -> None:
@@ -370,6 +436,7 @@ def as_json(options: RunOptions, outcome: Outcome) -> dict[str, Any]:
         "status": outcome.status,
         "exit_code": outcome.exit_code,
         "output": outcome.output,
+        "stderr": outcome.stderr,
         "error": outcome.error_json(),
         "journal": None if journal is None else {"file": options.record, "events": len(journal)},
     }

@@ -397,6 +397,7 @@ def test_run_json_ok(cwd: Path, capsys: pytest.CaptureFixture[str]) -> None:
         "status": "ok",
         "exit_code": 0,
         "output": "946684800.0\n",
+        "stderr": "",
         "error": None,
         "journal": {"file": "j.json", "events": 1},
     }
@@ -416,6 +417,7 @@ def test_run_json_restricted(cwd: Path, capsys: pytest.CaptureFixture[str]) -> N
         "status": "restricted",
         "exit_code": 3,
         "output": "a\n",
+        "stderr": "",
         "error": {
             "type": "RestrictedAccessError",
             "qualname": "os.getcwd",
@@ -460,6 +462,31 @@ def test_run_json_nondeterminism(cwd: Path, capsys: pytest.CaptureFixture[str]) 
         "random.random() at wf.py:2",
         f"random.randint(1, 2) at {cwd / 'wf.py'}:2",
     )
+
+
+def test_run_json_captures_both_streams(cwd: Path) -> None:
+    write(
+        cwd / "wf.py",
+        """
+        import sys
+        print("printed")
+        sys.__stdout__.write("past sys.stdout\\n")
+        sys.__stdout__.flush()
+        print("warned", file=sys.stderr)
+        """,
+    )
+    # In a fresh process: the sandbox's sys.stderr is the one the host had
+    # when its first Sandbox was made (a known limit of the sys view).
+    proc = subprocess.run(
+        [sys.executable, "-m", "detsandbox", "run", "wf.py", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=child_env(),
+    )
+    assert (proc.returncode, proc.stderr) == (0, "")
+    data = json.loads(proc.stdout)
+    assert (data["output"], data["stderr"]) == ("printed\npast sys.stdout\n", "warned\n")
 
 
 def test_run_json_carries_the_policy_flags(cwd: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -707,7 +734,7 @@ def test_check_json_reports_output_divergence(
     ]
     output, error = data["findings"]
     assert output["kind"] == "output"
-    assert (output["location"], output["message"]) == (None, "line 2 differs")
+    assert (output["location"], output["message"]) == (None, "stdout line 2 differs")
     assert (output["run1"], output["run2"]) == (
         "\"['ben', 'dee', 'eve', 'cho', 'ana']\"",
         "\"['cho', 'dee', 'ben', 'ana', 'eve']\"",
