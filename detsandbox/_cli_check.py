@@ -53,18 +53,24 @@ def _child_args(args: argparse.Namespace, journal: str) -> list[str]:
     return argv
 
 
-def _run_child(argv: list[str], changes: dict[str, str]) -> tuple[dict[str, Any], Journal | None]:
+def _run_child(
+    n: int, argv: list[str], changes: dict[str, str]
+) -> tuple[dict[str, Any], Journal | None]:
     env = dict(os.environ, **changes)
     # This detsandbox, wherever it is installed (after the user's own entries).
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), _HOME]))
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
-    if proc.returncode == ExitCode.USAGE:
-        raise UsageError(proc.stderr.strip().rpartition(": error: ")[2] or "the run failed")
     try:
         data: dict[str, Any] = json.loads(proc.stdout)
     except ValueError:
-        detail = proc.stderr.strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]
-        raise UsageError(f"the run crashed: {detail[0]}") from None
+        lines = proc.stderr.strip().splitlines()
+        if proc.returncode == ExitCode.USAGE and lines and ": error: " in lines[-1]:
+            raise UsageError(lines[-1].partition(": error: ")[2]) from None
+        detail = lines[-1] if lines else "no output"
+        raise UsageError(
+            f"run {n} crashed (exit status {proc.returncode}): {detail}",
+            exit_code=ExitCode.RAISED,
+        ) from None
     journal_file = argv[argv.index("--record") + 1]
     journal = None
     if os.path.exists(journal_file):
@@ -211,7 +217,7 @@ def check(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="detsandbox-check-") as tmp:
         for n, changes in enumerate(ENVIRONMENTS, 1):
             argv = _child_args(args, os.path.join(tmp, f"journal{n}.json"))
-            data, journal = _run_child(argv, changes)
+            data, journal = _run_child(n, argv, changes)
             runs.append(data)
             journals.append(journal)
     first, second = journals

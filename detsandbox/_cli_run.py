@@ -58,7 +58,14 @@ class ExitCode(enum.IntEnum):
 
 
 class UsageError(Exception):
-    """A command-line mistake found after parsing: exit 2 with one line."""
+    """A command-line mistake found after parsing: one line on stderr, exit 2.
+
+    ``check`` also uses it, with ``exit_code=1``, for a run that crashed.
+    """
+
+    def __init__(self, message: str, *, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

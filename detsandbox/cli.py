@@ -234,7 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return check(args)
     except UsageError as exc:
         sys.stderr.write(f"{parser.prog} {args.command}: error: {exc}\n")
-        return ExitCode.USAGE
+        return exc.exit_code
 
 
 def _run(args: argparse.Namespace) -> int:

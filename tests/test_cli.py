@@ -836,3 +836,23 @@ def test_run_an_unwritable_journal_stops_before_the_run(
         "detsandbox run: error: cannot write journal 'no/such/dir/j.json': "
         "No such file or directory\n",
     )
+
+
+def test_check_a_run_that_crashes_exits_1(cwd: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A crash the Sandbox cannot turn into an exception: the process dies.
+    write(cwd / "wf.py", "import ctypes\nctypes.string_at(0)\n")
+    code, out, err = cli(capsys, "check", "wf.py", "--allow", "ctypes.*")
+    assert (code, out) == (ExitCode.RAISED, "")
+    assert err.startswith("detsandbox check: error: run 1 crashed (exit status -11): ")
+
+
+def test_check_code_that_exits_2_is_not_a_usage_error(
+    cwd: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(cwd / "wf.py", "import sys\nsys.exit(2)\n")
+    code, out, err = cli(capsys, "check", "wf.py")
+    assert (code, err) == (ExitCode.RAISED, "")
+    assert out.splitlines()[1:] == [
+        "wf.py:2: error: SystemExit: 2",
+        "FAIL: the code raised, 1 finding",
+    ]
