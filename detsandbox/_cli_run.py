@@ -30,6 +30,7 @@ from .errors import (
     ResourceLimitError,
     RestrictedAccessError,
     RestrictedImportError,
+    RestrictedSyntaxError,
     SandboxError,
 )
 
@@ -111,7 +112,11 @@ class Outcome:
         else:
             filename, lineno = _where(exc)
             data.update(filename=filename, lineno=lineno)
-            if not isinstance(exc, SystemExit):
+            if isinstance(exc, RestrictedImportError):
+                data["name"] = exc.name
+            elif isinstance(exc, RestrictedSyntaxError):
+                data["errors"] = list(exc.errors)
+            elif not isinstance(exc, SystemExit):
                 data["traceback"] = "".join(traceback.format_exception(exc))
         return data
 
@@ -337,7 +342,7 @@ def _execute(sb: Sandbox, options: RunOptions, source: bytes | None) -> Outcome:
             raise
         except SystemExit as exc:
             status, code, error = "exit", _exit_status(exc), exc
-        except (RestrictedAccessError, RestrictedImportError) as exc:
+        except (RestrictedAccessError, RestrictedImportError, RestrictedSyntaxError) as exc:
             status, code, error = "restricted", ExitCode.RESTRICTED, exc
         except NondeterminismError as exc:
             status, code, error = "nondeterminism", ExitCode.NONDETERMINISM, exc

@@ -25,7 +25,7 @@ exit codes:
   0  the code ran to the end (check: and both runs agree)
   1  the code raised an exception, or called sys.exit() with a failure
   2  the command line is wrong (one line on stderr, no JSON)
-  3  the code made a call the policy refuses (RestrictedAccessError)
+  3  the policy refuses what the code does: a call, an import, untrusted syntax
   4  replay diverged from the journal (check: the runs disagree)
   5  the code used up a resource limit (--timeout, --memory)
 """

@@ -646,7 +646,10 @@ def test_help_on_every_command(capsys: pytest.CaptureFixture[str], command: list
     assert (code, err) == (0, "")
     assert out.startswith(f"usage: detsandbox {' '.join(command)}".rstrip())
     if command != ["demo"]:
-        assert "  3  the code made a call the policy refuses (RestrictedAccessError)\n" in out
+        assert (
+            "  3  the policy refuses what the code does: a call, an import, untrusted syntax\n"
+            in out
+        )
 
 
 # -- check --------------------------------------------------------------------
@@ -856,3 +859,33 @@ def test_check_code_that_exits_2_is_not_a_usage_error(
         "wf.py:2: error: SystemExit: 2",
         "FAIL: the code raised, 1 finding",
     ]
+
+
+def test_run_untrusted_refusals_exit_3(cwd: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write(cwd / "wf.py", "print(().__class__)\n")
+    code, data = cli_json(capsys, "run", "wf.py", "--untrusted")
+    assert (code, data["status"]) == (ExitCode.RESTRICTED, "restricted")
+    error = data["error"]
+    assert (error["type"], error["filename"], error["lineno"]) == (
+        "RestrictedSyntaxError",
+        "wf.py",
+        1,
+    )
+    assert error["errors"] == [
+        'wf.py:1: "__class__" is an invalid attribute name because it starts with "_".'
+    ]
+    name = f"helper_{os.getpid()}_f"
+    write(cwd / f"{name}.py", "X = 1\n")
+    write(cwd / "wf.py", f"import {name}\n")
+    code, data = cli_json(capsys, "run", "wf.py", "--untrusted")
+    assert (code, data["status"]) == (ExitCode.RESTRICTED, "restricted")
+    error = data["error"]
+    assert (error["type"], error["name"], error["filename"], error["lineno"]) == (
+        "RestrictedImportError",
+        name,
+        "wf.py",
+        1,
+    )
+    assert error["message"].startswith(
+        f"import of {name!r} is not allowed in untrusted code (wf.py:1)"
+    )
