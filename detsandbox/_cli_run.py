@@ -300,14 +300,33 @@ def execute(options: RunOptions) -> Outcome:
     """Run the target; classify the way it ended. Raises UsageError before running."""
     source = read_file(options.file) if options.file is not None else None
     policy = options.policy
-    sb = make_sandbox(policy, options.backend)
     with contextlib.ExitStack() as stack:
         # Opened first, so that an unwritable journal stops the run before it starts.
         record = stack.enter_context(_open_journal(options.record)) if options.record else None
-        outcome = _execute(sb, options, source)
-        if record is not None and outcome.journal is not None:
-            record.write(outcome.journal.to_json())
-    return outcome
+        # The Sandbox is made inside the capture, so that a worker process it
+        # starts writes to the captured descriptors too.
+        streams = stack.enter_context(_captured(options.capture))
+        sb = make_sandbox(policy, options.backend)
+        stack.callback(sb.close)
+        status, code, error = _execute(sb, options, source)
+        held = ""
+        if policy.limits is not None and policy.limits.output is not None:
+            # With an output limit, the Sandbox collects what print writes.
+            collected = getattr(sb, "output", None)
+            held = collected if isinstance(collected, str) else ""
+        journal = sb.journal if policy.record else None
+        if record is not None and journal is not None:
+            record.write(journal.to_json())
+    if error is not None:
+        _drop_cli_frames(error)
+    return Outcome(
+        status=status,
+        exit_code=int(code),
+        output=streams.output + held,
+        stderr=streams.stderr,
+        error=error,
+        journal=journal,
+    )
 
 
 def _open_journal(path: str) -> TextIO:
@@ -317,8 +336,10 @@ def _open_journal(path: str) -> TextIO:
         raise UsageError(f"cannot write journal {path!r}: {exc.strerror}") from None
 
 
-def _execute(sb: Sandbox, options: RunOptions, source: bytes | None) -> Outcome:
-    policy = options.policy
+def _execute(
+    sb: Sandbox, options: RunOptions, source: bytes | None
+) -> tuple[str, int, BaseException | None]:
+    """Run the code in ``sb``: (status, exit code, error)."""
     # As python does: the script's directory, or the current one for -m,
     # comes first on the Sandbox's sys.path. Set by sandboxed code, so that
     # it happens wherever the backend runs the code.
@@ -326,47 +347,28 @@ def _execute(sb: Sandbox, options: RunOptions, source: bytes | None) -> Outcome:
     with contextlib.suppress(RestrictedImportError, RestrictedAccessError):
         # A policy that refuses sys imports only modules it names anyway.
         sb.exec(_PATH_SETUP.format(entry=first), filename="<detsandbox run>", name="__main__")
-    error: BaseException | None = None
-    status, code = "ok", int(ExitCode.OK)
-    with _captured(options.capture) as streams:
-        try:
-            if source is not None and options.file is not None:
-                sb.exec(source, filename=options.file, name="__main__")
-            else:
-                assert options.module is not None
-                text, filename = _module_source(sb, options.module)
-                sb.exec(text, filename=filename, name="__main__")
-            if policy.mode == "replay":
-                sb.finish_replay()
-        except UsageError:
-            raise
-        except SystemExit as exc:
-            status, code, error = "exit", _exit_status(exc), exc
-        except (RestrictedAccessError, RestrictedImportError, RestrictedSyntaxError) as exc:
-            status, code, error = "restricted", ExitCode.RESTRICTED, exc
-        except NondeterminismError as exc:
-            status, code, error = "nondeterminism", ExitCode.NONDETERMINISM, exc
-        except ResourceLimitError as exc:
-            status, code, error = "limit", ExitCode.LIMIT, exc
-        except Exception as exc:
-            status, code, error = "error", ExitCode.RAISED, exc
-    if error is not None:
-        _drop_cli_frames(error)
-    output = streams.output
-    if policy.limits is not None and policy.limits.output is not None:
-        # With an output limit, the Sandbox collects what print writes.
-        held = getattr(sb, "output", None)
-        if isinstance(held, str):
-            output += held
-    journal = sb.journal if policy.record else None
-    return Outcome(
-        status=status,
-        exit_code=int(code),
-        output=output,
-        stderr=streams.stderr,
-        error=error,
-        journal=journal,
-    )
+    try:
+        if source is not None and options.file is not None:
+            sb.exec(source, filename=options.file, name="__main__")
+        else:
+            assert options.module is not None
+            text, filename = _module_source(sb, options.module)
+            sb.exec(text, filename=filename, name="__main__")
+        if options.policy.mode == "replay":
+            sb.finish_replay()
+    except UsageError:
+        raise
+    except SystemExit as exc:
+        return "exit", _exit_status(exc), exc
+    except (RestrictedAccessError, RestrictedImportError, RestrictedSyntaxError) as exc:
+        return "restricted", ExitCode.RESTRICTED, exc
+    except NondeterminismError as exc:
+        return "nondeterminism", ExitCode.NONDETERMINISM, exc
+    except ResourceLimitError as exc:
+        return "limit", ExitCode.LIMIT, exc
+    except Exception as exc:
+        return "error", ExitCode.RAISED, exc
+    return "ok", ExitCode.OK, None
 
 
 def _drop_cli_frames(exc: BaseException) -> None:
