@@ -16,9 +16,10 @@ import sys
 import tempfile
 import traceback
 from collections.abc import Iterator
-from importlib.machinery import PathFinder
+from importlib.machinery import ModuleSpec
 from typing import Any, Final, TextIO
 
+from ._importer import _find_spec
 from ._journal import Journal
 from ._limits import Limits
 from ._policy import Policy
@@ -187,47 +188,62 @@ def make_sandbox(policy: Policy, backend: str | None) -> Sandbox:
         raise UsageError(f"--backend {backend}: {exc}") from None
 
 
-def _module_source(sb: Sandbox, name: str) -> tuple[str, str]:
+def _module_source(sb: Sandbox, name: str, first: str) -> tuple[str, str]:
     """Find ``name`` as ``python -m`` does; return (source, filename).
 
-    A parent package is imported in the Sandbox (its ``__init__`` runs
-    there, as under runpy); the module itself is only located and read, so
-    its body runs once, as ``__main__``.
+    Parent packages are imported in the Sandbox (their ``__init__`` runs
+    there, as under runpy); the module itself is only located on the file
+    system and read, so its body runs once, as ``__main__``. The file
+    system, not the imported packages, says where: on a worker backend the
+    host gets copies of modules.
     """
     if not all(part.isidentifier() for part in name.split(".")):
         raise UsageError(f"-m expects a module name such as 'app.workflow', got {name!r}")
-    parent, _, _ = name.rpartition(".")
-    path: list[str]
+    parent = name.rpartition(".")[0]
     if parent:
         try:
-            package = sb.import_module(parent)
+            sb.import_module(parent)
         except ModuleNotFoundError as exc:
             if exc.name is not None and (parent + ".").startswith(exc.name + "."):
                 raise UsageError(f"No module named {exc.name!r}") from None
             raise
-        search = getattr(package, "__path__", None)
-        if search is None:
-            raise UsageError(f"No module named {name!r}; {parent!r} is not a package")
-        path = list(search)
-    else:
-        path = list(sb.import_module("sys").path)
-    spec = PathFinder.find_spec(name, path)
-    if spec is None:
-        raise UsageError(f"No module named {name!r}")
+    spec = _locate(name, [first, *sys.path])
     if spec.submodule_search_locations is not None:
         sb.import_module(name)  # the package itself runs first, as under runpy
         main = f"{name}.__main__"
-        spec = PathFinder.find_spec(main, list(spec.submodule_search_locations))
-        if spec is None:
+        found = _find_spec(main, _locations(spec))
+        if found is None:
             raise UsageError(
                 f"No module named {main!r}; {name!r} is a package and cannot be directly executed"
             )
-        name = main
+        spec, name = found, main
     loader: Any = spec.loader
     source = loader.get_source(name) if hasattr(loader, "get_source") else None
     if source is None or spec.origin is None:
         raise UsageError(f"cannot run {name!r}: it has no Python source ({spec.origin})")
     return source, spec.origin
+
+
+def _locate(name: str, path: list[str]) -> ModuleSpec:
+    """The spec of dotted ``name``, found package by package from ``path``."""
+    parts = name.split(".")
+    for n in range(1, len(parts) + 1):
+        prefix = ".".join(parts[:n])
+        spec = _find_spec(prefix, path)
+        if spec is None:
+            raise UsageError(f"No module named {name!r}")
+        if n == len(parts):
+            return spec
+        if spec.submodule_search_locations is None:
+            raise UsageError(f"No module named {name!r}; {prefix!r} is not a package")
+        path = _locations(spec)
+    raise AssertionError(name)  # pragma: no cover - the loop always returns
+
+
+def _locations(spec: ModuleSpec) -> list[str]:
+    locations = spec.submodule_search_locations or []
+    # A namespace package's _NamespacePath would look its parent up in the host.
+    return list(getattr(locations, "_path", locations))
 
 
 @dataclasses.dataclass
@@ -352,7 +368,7 @@ def _execute(
             sb.exec(source, filename=options.file, name="__main__")
         else:
             assert options.module is not None
-            text, filename = _module_source(sb, options.module)
+            text, filename = _module_source(sb, options.module, first)
             sb.exec(text, filename=filename, name="__main__")
         if options.policy.mode == "replay":
             sb.finish_replay()
