@@ -185,26 +185,22 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _usage(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """The checks argparse cannot express; each is parser.error()."""
+def _usage(args: argparse.Namespace) -> None:
+    """The checks argparse cannot express; each fails through the subcommand's error()."""
     if args.command == "demo":
         return
-    sub = f"{parser.prog} {args.command}"
+    error = args.subparsers[args.command].error
     if args.file is None and args.module is None:
-        _fail(sub, "give a FILE to run, or -m MODULE")
+        error("give a FILE to run, or -m MODULE")
     if args.command != "run":
         return
-    if args.strict and (args.seed is not None or args.record is not None):
-        flag = "--seed" if args.seed is not None else "--record"
-        _fail(sub, f"{flag} needs deterministic mode, not --strict")
-    if args.replay is not None and (args.seed is not None or args.record is not None):
-        flag = "--seed" if args.seed is not None else "--record"
-        _fail(sub, f"{flag} cannot be used with --replay: the journal holds the seed")
-
-
-def _fail(prog: str, message: str) -> NoReturn:
-    sys.stderr.write(f"{prog}: error: {message} (see {prog} --help)\n")
-    raise SystemExit(ExitCode.USAGE)
+    for flag, given in (("--seed", args.seed), ("--record", args.record)):
+        if given is None:
+            continue
+        if args.strict:
+            error(f"{flag} needs deterministic mode, not --strict")
+        if args.replay is not None:
+            error(f"{flag} cannot be used with --replay: the journal holds the seed")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -219,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if extra:
             # Said by the subcommand's parser, so the line names the subcommand.
             args.subparsers[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
-        _usage(parser, args)
+        _usage(args)
     except SystemExit as exc:  # --help, or an argument error already printed
         return exc.code if isinstance(exc.code, int) else ExitCode.USAGE
     if args.command == "demo":
