@@ -220,6 +220,17 @@ def check(args: argparse.Namespace) -> int:
             data, journal = _run_child(n, argv, changes)
             runs.append(data)
             journals.append(journal)
+    findings = _compare(runs, journals)
+    code = _exit_code(findings)
+    if args.json:
+        print(json.dumps(_json_report(target, code, runs, journals, findings), ensure_ascii=False))
+    else:
+        _print_report(target, code, journals[0], findings, verbose=args.verbose)
+    return code
+
+
+def _compare(runs: list[dict[str, Any]], journals: list[Journal | None]) -> list[dict[str, Any]]:
+    """Every finding: journal entries, then output lines, then how the runs ended."""
     first, second = journals
     findings = []
     if first is not None and second is not None:
@@ -228,41 +239,53 @@ def check(args: argparse.Namespace) -> int:
         output = _output_finding(runs[0][key], runs[1][key], stream)
         if output is not None:
             findings.append(output)
-    findings += _outcome_findings(runs)
-    code = _exit_code(findings)
-    agree = not any(f["kind"] in _DIVERGENCES for f in findings)
-    if args.json:
-        report = {
-            "detsandbox": JSON_FORMAT,
-            "command": "check",
-            "target": target,
-            "exit_code": code,
-            "agree": agree,
-            "runs": [
-                {
-                    "env": changes,
-                    "status": run["status"],
-                    "exit_code": run["exit_code"],
-                    "output": run["output"],
-                    "stderr": run["stderr"],
-                    "error": run["error"],
-                    "events": len(journal) if journal is not None else 0,
-                    "calls": [
-                        {"call": _event_text(e), "location": e.location} for e in journal or ()
-                    ],
-                }
-                for changes, run, journal in zip(ENVIRONMENTS, runs, journals, strict=True)
-            ],
-            "findings": findings,
-        }
-        print(json.dumps(report, ensure_ascii=False))
-        return code
+    return findings + _outcome_findings(runs)
+
+
+def _json_report(
+    target: str,
+    code: int,
+    runs: list[dict[str, Any]],
+    journals: list[Journal | None],
+    findings: list[dict[str, Any]],
+) -> dict[str, Any]:
+    return {
+        "detsandbox": JSON_FORMAT,
+        "command": "check",
+        "target": target,
+        "exit_code": code,
+        "agree": not any(f["kind"] in _DIVERGENCES for f in findings),
+        "runs": [
+            {
+                "env": changes,
+                "status": run["status"],
+                "exit_code": run["exit_code"],
+                "output": run["output"],
+                "stderr": run["stderr"],
+                "error": run["error"],
+                "events": len(journal) if journal is not None else 0,
+                "calls": [{"call": _event_text(e), "location": e.location} for e in journal or ()],
+            }
+            for changes, run, journal in zip(ENVIRONMENTS, runs, journals, strict=True)
+        ],
+        "findings": findings,
+    }
+
+
+def _print_report(
+    target: str,
+    code: int,
+    journal: Journal | None,
+    findings: list[dict[str, Any]],
+    *,
+    verbose: bool,
+) -> None:
     envs = " and ".join(" ".join(f"{k}={v}" for k, v in e.items()) for e in ENVIRONMENTS)
     print(f"detsandbox check {target}: 2 runs, {envs}")
-    if args.verbose and first is not None:
+    if verbose and journal is not None:
         # The calls deterministic mode answered: fine in a Sandbox, but each is
         # a place where the code would be nondeterministic outside one.
-        for event in first:
+        for event in journal:
             print(f"{event.location}: call: {_event_text(event)}")
     for finding in findings:
         where = f"{finding['location']}: " if finding["location"] else ""
@@ -270,13 +293,12 @@ def check(args: argparse.Namespace) -> int:
         if finding["run1"] is not None:
             print(f"    run 1: {finding['run1']}")
             print(f"    run 2: {finding['run2']}")
-    events = len(first) if first is not None else 0
     if code == ExitCode.OK:
+        events = len(journal) if journal is not None else 0
         print(f"OK: both runs agree ({events} journal entries, same output)")
     else:
         plural = "s" * (len(findings) != 1)
         print(f"FAIL: {_VERDICTS[ExitCode(code)]}, {len(findings)} finding{plural}")
-    return code
 
 
 def _indent(text: str) -> str:
@@ -286,7 +308,7 @@ def _indent(text: str) -> str:
 
 _VERDICTS: Final = {
     ExitCode.RAISED: "the code raised",
-    ExitCode.RESTRICTED: "the code makes a refused call",
+    ExitCode.RESTRICTED: "the policy refuses what the code does",
     ExitCode.NONDETERMINISM: "the runs disagree",
     ExitCode.LIMIT: "the code ran out of a resource limit",
 }

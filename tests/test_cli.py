@@ -707,7 +707,7 @@ def test_check_reports_a_refused_call_with_its_location(
         "wf.py:3: restricted: os.environ is not allowed in a deterministic sandbox (wf.py:3)."
     )
     assert lines[3] == "        3 | home = os.environ['HOME']"
-    assert lines[-1] == "FAIL: the code makes a refused call, 1 finding"
+    assert lines[-1] == "FAIL: the policy refuses what the code does, 1 finding"
 
 
 def test_check_json_reports_output_divergence(
