@@ -889,3 +889,17 @@ def test_run_untrusted_refusals_exit_3(cwd: Path, capsys: pytest.CaptureFixture[
     assert error["message"].startswith(
         f"import of {name!r} is not allowed in untrusted code (wf.py:1)"
     )
+
+
+def test_check_runs_at_different_wall_clock_times(
+    cwd: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Let through, the real clock shows that the runs happen at different times.
+    write(cwd / "wf.py", "import time\nstarted = time.time()\n")
+    code, out, _ = cli(capsys, "check", "wf.py", "--allow", "time.time")
+    assert code == ExitCode.NONDETERMINISM
+    lines = out.splitlines()
+    assert lines[1] == "wf.py:2: journal: entry 1 differs"
+    first = float(lines[2].removeprefix("    run 1: time.time() -> ").removesuffix(" at wf.py:2"))
+    second = float(lines[3].removeprefix("    run 2: time.time() -> ").removesuffix(" at wf.py:2"))
+    assert 0 < second - first < 60
