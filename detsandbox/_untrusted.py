@@ -124,6 +124,8 @@ _HIDDEN: Final = {
     # Its namespace= puts any dunder (__del__) on a class, around the
     # checks on class bodies; class statements with annotations do the job.
     "dataclasses": frozenset({"make_dataclass"}),
+    # Metaclasses build classes from a dict, around the checks on class bodies.
+    "enum": frozenset({"EnumType", "EnumMeta"}),
     # A capsule is a raw C pointer.
     "datetime": frozenset({"datetime_CAPI"}),
     # Clears the host's compiled-pattern cache.
@@ -665,7 +667,12 @@ def make_builtins(views: Views, trusted: dict[str, Any]) -> dict[str, Any]:
                 advice="It builds a class from a dict, around the checks on class bodies. "
                 "Use a class statement instead.",
             )
-        return views.class_view_of(_real_type(obj))
+        cls = views.class_view_of(_real_type(obj))
+        if issubclass(cls, _real_type):
+            # A metaclass builds classes from a dict when called with three
+            # arguments: hand out something that only answers type(x).
+            return type if cls is _real_type else _metaclass_guard(cls)
+        return cls
 
     items: dict[str, Any] = {}
     for name, value in trusted.items():
@@ -711,6 +718,21 @@ def _enter(value: Any = None) -> Any:
             "through Sandbox.call(fn, ...), which applies the policy and its limits.",
         )
     return value
+
+
+def _metaclass_guard(meta: type) -> Callable[..., Any]:
+    def metaclass(*args: Any, **kwargs: Any) -> Any:
+        if len(args) == 3:
+            raise refusal(
+                f"calling the metaclass {meta.__qualname__} with three arguments",
+                qualname=f"{meta.__qualname__}",
+                advice="It builds a class from a dict, around the checks on class bodies. "
+                "Use a class statement instead.",
+            )
+        return meta(*args, **kwargs)
+
+    metaclass.__name__ = metaclass.__qualname__ = meta.__name__
+    return metaclass
 
 
 def _iter_unpack_sequence_(it: Any, spec: Any, _getiter_: Callable[[Any], Any]) -> Any:
@@ -942,23 +964,40 @@ def _on_own(fn: Callable[..., Any], qualname: str) -> Callable[..., Any]:
     return guarded
 
 
-def _update_wrapper(wrapper: Any, wrapped: Any) -> Any:
-    """``functools.update_wrapper`` with its default attribute lists only.
-
-    Custom ``assigned``/``updated`` lists copy any attribute, ``__globals__``
-    and an error's ``obj`` included, around the guards.
-    """
+def _update_wrapper(
+    wrapper: Any,
+    wrapped: Any,
+    assigned: Any = functools.WRAPPER_ASSIGNMENTS,
+    updated: Any = functools.WRAPPER_UPDATES,
+) -> Any:
+    """``functools.update_wrapper`` with its default attribute lists only."""
+    _default_lists("update_wrapper", assigned, updated)
     _require_own(wrapper, "functools.update_wrapper")
     return _real_update_wrapper(wrapper, wrapped)
 
 
-def _wraps(wrapped: Any) -> Callable[[Any], Any]:
+def _wraps(
+    wrapped: Any,
+    assigned: Any = functools.WRAPPER_ASSIGNMENTS,
+    updated: Any = functools.WRAPPER_UPDATES,
+) -> Callable[[Any], Any]:
     """``functools.wraps`` with its default attribute lists only."""
+    _default_lists("wraps", assigned, updated)
 
     def decorator(wrapper: Any) -> Any:
         return _update_wrapper(wrapper, wrapped)
 
     return decorator
+
+
+def _default_lists(name: str, assigned: Any, updated: Any) -> None:
+    if assigned != functools.WRAPPER_ASSIGNMENTS or updated != functools.WRAPPER_UPDATES:
+        raise refusal(
+            f"functools.{name}() with its own assigned= or updated=",
+            qualname=f"functools.{name}",
+            advice="Custom attribute lists copy any attribute (__globals__, an error's obj) "
+            "around the guards. Leave them out.",
+        )
 
 
 _real_update_wrapper = functools.update_wrapper
