@@ -108,7 +108,10 @@ def _add_sandbox_options(parser: argparse.ArgumentParser, *, seed_help: str) -> 
         "--memory", type=_size, metavar="SIZE", help="memory the run may add, such as 256M"
     )
     parser.add_argument(
-        "--backend", metavar="B", help="where the code runs (default: in this process)"
+        "--backend",
+        metavar="B",
+        help="where the code runs: inprocess, subinterpreter (CPython 3.13+) or process "
+        "(default: auto, which picks inprocess)",
     )
     parser.add_argument(
         "--json", action="store_true", help="print one JSON object (see docs/cli.md) instead"

@@ -632,12 +632,64 @@ def test_argument_errors_are_one_line(
     assert cli(capsys, *argv, "--json") == (2, "", f"detsandbox {command}: error: {message}\n")
 
 
-def test_backend_is_passed_only_when_given(cwd: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unknown_backend_is_one_line(cwd: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write(cwd / "wf.py", "print('ran')\n")
-    code, out, err = cli(capsys, "run", "wf.py", "--backend", "elsewhere")
-    assert (code, out) == (2, "")
-    assert err.startswith("detsandbox run: error: --backend elsewhere: ")
-    assert len(err.splitlines()) == 1
+    assert cli(capsys, "run", "wf.py", "--backend", "elsewhere") == (
+        2,
+        "",
+        "detsandbox run: error: --backend elsewhere: Sandbox(backend=...) must be one of "
+        "'auto', 'inprocess', 'subinterpreter', 'process', got 'elsewhere'\n",
+    )
+
+
+def test_run_on_the_process_backend(cwd: Path) -> None:
+    pkg = f"pkg_{os.getpid()}_g"
+    write(cwd / f"{pkg}_helper.py", "X = 42\n")
+    write(cwd / pkg / "__init__.py", "print('init')\n")
+    write(
+        cwd / pkg / "tool.py",
+        f"""
+        import os, time
+        import {pkg}_helper
+        if __name__ == "__main__":
+            print("main", {pkg}_helper.X, time.time())
+            os.getpid()
+        """,
+    )
+
+    def run(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "detsandbox", "run", *argv, "--backend", "process"],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=child_env(),
+        )
+
+    proc = run("-m", f"{pkg}.tool", "--record", "j.json", "--json")
+    assert proc.stderr == ""
+    data = json.loads(proc.stdout)
+    assert (data["exit_code"], data["status"], data["policy"]["backend"]) == (
+        3,
+        "restricted",
+        "process",
+    )
+    # The worker's print is captured too: the JSON is the only thing on stdout.
+    assert data["output"] == "init\nmain 42 946684800.0\n"
+    assert (data["error"]["qualname"], data["error"]["lineno"]) == ("os.getpid", 5)
+    assert data["journal"] == {"file": "j.json", "events": 1}
+    proc = run("-m", f"{pkg}.tool", "--replay", "j.json")
+    assert (proc.returncode, proc.stdout) == (3, "init\nmain 42 946684800.0\n")
+    assert proc.stderr.startswith("RestrictedAccessError: os.getpid() is not allowed in a ")
+
+
+def test_run_a_worker_that_dies_exits_1(cwd: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write(cwd / "wf.py", "import os\nos._exit(3)\n")
+    code, out, err = cli(capsys, "run", "wf.py", "--backend", "process", "--allow", "os._exit")
+    assert (code, out) == (ExitCode.RAISED, "")
+    assert err.startswith(
+        "WorkerCrashedError: the process worker running this Sandbox exited with status 3 "
+    )
 
 
 @pytest.mark.parametrize("command", [[], ["demo"], ["run"], ["check"]])
