@@ -42,6 +42,7 @@ PAGES = [
     "design.md",
     "security.md",
     "backends.md",
+    "cli.md",
 ]
 FILES = [DOCS / page for page in PAGES] + [ROOT / "README.md"]
 
