@@ -393,8 +393,6 @@ def _prepare_assertion_rewrite(sb: Sandbox, item: pytest.Function) -> None:
     so the rewritten code is put where that cache will find it. Modules the
     test imports are compiled as usual, as pytest leaves them plain too.
     """
-    if item.config.getoption("assertmode") != "rewrite" or sb.policy.untrusted:
-        return
     from _pytest.assertion.rewrite import rewrite_asserts
 
     from . import _compile, _source
@@ -403,9 +401,14 @@ def _prepare_assertion_rewrite(sb: Sandbox, item: pytest.Function) -> None:
     if not path or not path.endswith(".py"):
         return
     hot = sb._views.hot
-    st = os.stat(path)
     key = (path, hot)
     hit = _compile._FILES.get(key)
+    if item.config.getoption("assertmode") != "rewrite" or sb.policy.untrusted:
+        if hit is not None and hit[2] in _REWRITTEN:
+            with _compile._LOCK:
+                _compile._FILES.pop(key, None)  # compiled plain again
+        return
+    st = os.stat(path)
     if hit is not None and hit[:2] == (st.st_mtime_ns, st.st_size) and hit[2] in _REWRITTEN:
         return
     with open(path, "rb") as f:
@@ -413,6 +416,7 @@ def _prepare_assertion_rewrite(sb: Sandbox, item: pytest.Function) -> None:
     text = _source.as_text(raw, what=f"importing {path}")
     tree = ast.parse(text, path)
     rewrite_asserts(tree, raw, path, item.config)
+    _fix_end_positions(tree)
     code = _compile.compile_source(tree, path, hot)
     _source.remember(path, text)
     with _compile._LOCK:
@@ -421,6 +425,20 @@ def _prepare_assertion_rewrite(sb: Sandbox, item: pytest.Function) -> None:
 
 
 _REWRITTEN: set[Any] = set()
+
+
+def _fix_end_positions(tree: ast.AST) -> None:
+    # pytest's rewriter gives its nodes a start and no end; compile() accepts
+    # that, but ast.fix_missing_locations() (which the Sandbox's compiler
+    # runs) would give them an end before their start.
+    for node in ast.walk(tree):
+        lineno = getattr(node, "lineno", None)
+        if lineno is None:
+            continue
+        end = getattr(node, "end_lineno", None)
+        if end is None or end < lineno:
+            node.end_lineno = lineno  # type: ignore[attr-defined]
+            node.end_col_offset = getattr(node, "col_offset", 0)  # type: ignore[attr-defined]
 
 
 # -- repeats ----------------------------------------------------------------------
