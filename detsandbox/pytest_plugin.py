@@ -135,8 +135,6 @@ def pytest_configure(config: pytest.Config) -> None:
         processes=processes and not journal_out,
         journal_out=journal_out,
     )
-    if config.pluginmanager.hasplugin("xdist"):
-        config.pluginmanager.register(_XdistHooks(), "detsandbox-xdist")
 
 
 def _session_seed(config: pytest.Config) -> tuple[int, str]:
@@ -174,11 +172,10 @@ def _session_seed(config: pytest.Config) -> tuple[int, str]:
     return seed, note
 
 
-class _XdistHooks:
-    """Hands the controller's seed to every xdist worker."""
-
-    def pytest_configure_node(self, node: Any) -> None:
-        node.workerinput["detsandbox_seed"] = node.config.stash[_SETTINGS].seed
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist: every worker gets the controller's seed."""
+    node.workerinput["detsandbox_seed"] = node.config.stash[_SETTINGS].seed
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -507,8 +504,6 @@ def _run_in_process(item: pytest.Function, n: int) -> tuple[Journal, str, str]:
             args += ["-c", str(config.inipath)]
         if settings.everywhere:
             args.append("--detsandbox")
-        if config.pluginmanager.hasplugin("xdist"):
-            args += ["-p", "no:xdist"]
         name = config.pluginmanager.get_name(sys.modules[__name__])
         if name == __name__:  # loaded with -p, not through the entry point
             args += ["-p", __name__]
