@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
+import inspect
 import json
 import linecache
 import os
@@ -222,12 +223,24 @@ def _plan(item: pytest.Item) -> _Plan | None:
             f"{type(item).__name__} (unittest.TestCase methods and doctests run in the host): "
             "drive a Sandbox with the sandbox fixture instead"
         )
+    if runnable and _is_async(item):
+        if markers and enabled and not drives_own:
+            _bad_marker(
+                f"@pytest.mark.{MARKER} runs synchronous test functions only; "
+                f"{item.name} is async: drive a Sandbox with the sandbox fixture instead"
+            )
+        runnable = False  # --detsandbox leaves it to pytest and its async plugin
     plan = _Plan(
         policy=policy,
         sandboxed=enabled and runnable and not drives_own,
     )
     item.stash[_PLAN] = plan
     return plan
+
+
+def _is_async(item: pytest.Item) -> bool:
+    fn = getattr(item, "obj", None)
+    return inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)
 
 
 def _bad_marker(message: str) -> NoReturn:

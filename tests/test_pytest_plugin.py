@@ -233,10 +233,14 @@ def test_fixture_values_and_setup_errors(pytester: pytest.Pytester, run: Run) ->
             @pytest.mark.detsandbox
             def test_unittest(self):
                 pass
+
+        @pytest.mark.detsandbox
+        async def test_async():
+            pass
         """,
     )
     result = run("-ra", "-vv")
-    result.assert_outcomes(errors=5)
+    result.assert_outcomes(errors=6)
     result.stdout.fnmatch_lines(
         [
             "ERROR test_bad.py::test_positional - Failed: @pytest.mark.detsandbox takes "
@@ -252,6 +256,9 @@ def test_fixture_values_and_setup_errors(pytester: pytest.Pytester, run: Run) ->
             "ERROR test_bad.py::TestCase::test_unittest - Failed: @pytest.mark.detsandbox "
             "runs pytest test functions only, not a TestCaseFunction (unittest.TestCase methods "
             "and doctests run in the host): drive a Sandbox with the sandbox fixture instead",
+            "ERROR test_bad.py::test_async - Failed: @pytest.mark.detsandbox runs synchronous "
+            "test functions only; test_async is async: drive a Sandbox with the sandbox "
+            "fixture instead",
         ]
     )
 
