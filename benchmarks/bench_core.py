@@ -1253,3 +1253,27 @@ def report(
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def run_sections(
+    sections: list[tuple[str, str, Callable[[Config], list[Row]]]],
+    cfg: Config,
+    only: set[str],
+    *,
+    verbose: bool,
+) -> list[Row]:
+    """Run the (group, label, bench) sections selected by ``only``; a failure is a row."""
+    rows: list[Row] = []
+    for group, what, fn in sections:
+        if group not in only:
+            continue
+        t0 = perf_counter()
+        print(f"  running {what} ...", end="", file=sys.stderr, flush=True)
+        try:
+            rows.extend(fn(cfg))
+        except Exception as exc:
+            if verbose:
+                traceback.print_exc()
+            rows.append(_error_row(group, what, exc))
+        print(f" {perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
+    return rows

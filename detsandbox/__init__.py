@@ -26,6 +26,7 @@ from .errors import RecursionLimitError as RecursionLimitError
 from .errors import ResourceLimitError as ResourceLimitError
 from .errors import RestrictedAccessError as RestrictedAccessError
 from .errors import RestrictedImportError as RestrictedImportError
+from .errors import RestrictedSyntaxError as RestrictedSyntaxError
 from .errors import SandboxError as SandboxError
 from .errors import SandboxIndentationError as SandboxIndentationError
 from .errors import SandboxSyntaxError as SandboxSyntaxError
@@ -49,6 +50,7 @@ __all__ = [
     "ResourceLimitError",
     "RestrictedAccessError",
     "RestrictedImportError",
+    "RestrictedSyntaxError",
     "Sandbox",
     "SandboxError",
     "SandboxIndentationError",

@@ -12,6 +12,8 @@ Two things happen here beyond :func:`compile`:
   ``type(x)`` with one argument becomes ``__ds_type__(type, x)``, which hands
   back the restricting view of a refused class. Only these names are
   rewritten; every other attribute access runs at full speed.
+* In untrusted mode (``UNTRUSTED`` in the rewrite set), RestrictedPython's
+  transformer runs first (see ``_untrusted``).
 * In deterministic modes (``ORDERED_SETS`` in the rewrite set), set
   displays and comprehensions build insertion-ordered sets (``_ordered``),
   whose order does not depend on the process's hash seed.
@@ -26,7 +28,13 @@ from types import CodeType
 from typing import Final
 
 from . import _source
-from .errors import SandboxIndentationError, SandboxSyntaxError, SandboxTabError
+from ._untrusted import UNTRUSTED, restrict
+from .errors import (
+    RestrictedSyntaxError,
+    SandboxIndentationError,
+    SandboxSyntaxError,
+    SandboxTabError,
+)
 
 __all__ = ["compile_file", "compile_source", "compile_string"]
 
@@ -109,8 +117,14 @@ def compile_source(
     """Compile sandboxed ``source`` (text or a tree), rewritten for ``hot`` attribute names."""
     try:
         tree = ast.parse(source, filename, mode) if isinstance(source, str) else source
+        if UNTRUSTED in hot:
+            if isinstance(source, str):
+                _source.remember(filename, source)  # for the refusals' source lines
+            tree = restrict(tree, filename, hot)
         tree = ast.fix_missing_locations(_Rewriter(hot).visit(tree))
         code: CodeType = compile(tree, filename, mode, flags=flags, dont_inherit=True)
+    except RestrictedSyntaxError:
+        raise
     except SyntaxError as exc:
         raise _syntax_error(exc, filename) from None
     except ValueError as exc:  # e.g. NUL bytes in the source

@@ -26,6 +26,7 @@ from ._journal import Journal
 from ._policy import Policy
 from ._rules import _MISSING, _lookup
 from ._run import Run
+from ._untrusted import Gate, allowed_modules
 from ._views import views_for
 from .errors import InvalidSourceError, PolicyError, SandboxError
 
@@ -106,7 +107,11 @@ class Sandbox:
         self._builtins = ns = module.__dict__
         ns.update(views.builtins)
         self._importer = importer = Importer(views, policy, ns)
-        ns["__import__"] = importer.__import__
+        if policy.untrusted:
+            gate = Gate(importer, allowed_modules(policy.passthrough, policy.deny))
+            ns["__import__"] = gate.__import__
+        else:
+            ns["__import__"] = importer.__import__
         ns[MARKER] = self
         importer.modules["builtins"] = module
         self._closed = False

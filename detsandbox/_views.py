@@ -32,6 +32,7 @@ from ._rules import Rule, Rules, rules_for
 from ._run import load_timezone
 from ._shims import substitute
 from ._substitutes import ZONE_VALUES, Recorded, Substitute, lookup, zone_value
+from ._untrusted import UNTRUSTED, make_builtins
 
 if TYPE_CHECKING:
     from ._importer import Importer
@@ -184,11 +185,17 @@ class Views:
         self.tz = load_timezone(policy.timezone)
         #: what the compiler rewrites: catalogued method names, and in
         #: deterministic modes set displays (see _compile.ORDERED_SETS)
-        self.hot = rules.hot | {ORDERED_SETS} if self.deterministic else rules.hot
+        hot = rules.hot | {ORDERED_SETS} if self.deterministic else rules.hot
+        self.untrusted = policy.untrusted
+        self.hot = hot | {UNTRUSTED} if self.untrusted else hot
         self._wrapped: dict[tuple[int, str], tuple[object, object]] = {}
         self._templates: dict[str, _Template] = {}
         self._lock = threading.Lock()
         self.builtins = builtins_template(self)
+        #: module name -> what untrusted code sees of it (see _untrusted.Gate)
+        self.curated: dict[str, dict[str, Any]] = {}
+        if self.untrusted:
+            self.builtins = make_builtins(self, self.builtins)
         #: module name -> shared with the host? (decided by the Importer)
         self.passthrough: dict[str, bool] = {}
 

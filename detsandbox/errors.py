@@ -21,6 +21,7 @@ __all__ = [
     "ResourceLimitError",
     "RestrictedAccessError",
     "RestrictedImportError",
+    "RestrictedSyntaxError",
     "SandboxError",
     "SandboxIndentationError",
     "SandboxSyntaxError",
@@ -55,6 +56,17 @@ class SandboxIndentationError(SandboxSyntaxError, IndentationError):
 
 class SandboxTabError(SandboxIndentationError, TabError):
     """Sandboxed source mixes tabs and spaces (a :class:`TabError`)."""
+
+
+class RestrictedSyntaxError(SandboxSyntaxError):
+    """Untrusted source uses constructs untrusted mode refuses at compile time.
+
+    Every refusal in the source is collected: ``errors`` holds one
+    ``"file:line: message"`` string per refusal, and the message lists them
+    all; ``lineno`` is the first one's line.
+    """
+
+    errors: tuple[str, ...] = ()
 
 
 class RestrictedAccessError(SandboxError):

@@ -1,0 +1,902 @@
+"""Untrusted mode: RestrictedPython at compile time, guards at run time, an import allow-list.
+
+Trusted mode steers code that means well; this module holds against code that
+does not. Three layers, each closing what the others cannot see:
+
+* **Compile time.** RestrictedPython's transformer refuses names and
+  attributes starting with ``_``, frame/code attributes, ``exec``/``eval``,
+  ``metaclass=``, star imports and every construct it has no rule for, and
+  rewrites attribute reads, writes, item reads, iteration, ``*args`` calls,
+  augmented assignment and ``print`` into calls of hooks. Every refusal is
+  collected and raised together. Two rules are added here: no ``yield``
+  inside ``try``/``with`` (a suspended generator would run its handler when
+  the host collects it, after the call returned), and attribute reads of a
+  name known at compile time to be harmless compile back to a plain load, so
+  guarded code runs near plain speed (see ``_RISKY``).
+* **Run time.** The hooks below, in the Sandbox's builtins: ``_getattr_``
+  refuses ``_`` names (also when built at run time), frame/code attributes,
+  ``str.format``/``format_map``, ``string.Formatter`` methods, ``mro`` and
+  ``AttributeError.obj``, and host modules as values; ``_write_`` lets code
+  write only to objects it created; classes cannot define other dunders.
+* **Imports.** Only an allow-list of modules, each seen through an
+  :class:`UntrustedModule`: its public attributes minus submodules and
+  minus the gadgets in ``_HIDDEN`` (functions that evaluate strings as code or
+  change state shared with the host), on top of the strict or deterministic
+  guards of the policy's mode.
+
+What untrusted mode promises, and what it does not, is in docs/security.md.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import operator
+import re
+import string
+from collections import Counter, OrderedDict, defaultdict, deque
+from collections.abc import Callable, Sequence
+from types import CodeType, FrameType, FunctionType, MappingProxyType, ModuleType, TracebackType
+from typing import TYPE_CHECKING, Any, Final
+
+from RestrictedPython.transformer import INSPECT_ATTRIBUTES, RestrictingNodeTransformer
+
+from . import _source
+from ._guards import MARKER, _sandbox_frame, _user_frame, current, location
+from ._ordered import OrderedSet
+from .errors import RestrictedAccessError, RestrictedImportError, RestrictedSyntaxError
+
+if TYPE_CHECKING:
+    from ._importer import Importer
+    from ._views import Views
+
+__all__ = [
+    "DEFAULT_MODULES",
+    "UNTRUSTED",
+    "Gate",
+    "UntrustedModule",
+    "make_builtins",
+    "restrict",
+]
+
+#: Not an identifier: in a Views' ``hot`` set it asks the compiler for
+#: RestrictedPython (and keys the compile cache apart from trusted code).
+UNTRUSTED: Final = "{untrusted}"
+
+#: What untrusted code may import by default: pure computation, no I/O, no
+#: interpreter internals. Add more with ``Policy(passthrough=...)``.
+DEFAULT_MODULES: Final = frozenset(
+    {
+        "base64",
+        "bisect",
+        "cmath",
+        "collections",
+        "collections.abc",
+        "copy",
+        "dataclasses",
+        "datetime",
+        "decimal",
+        "enum",
+        "fractions",
+        "functools",
+        "hashlib",
+        "heapq",
+        "itertools",
+        "json",
+        "math",
+        "random",
+        "re",
+        "statistics",
+        "string",
+        "textwrap",
+        "time",
+        "typing",
+        "unicodedata",
+        "uuid",
+    }
+)
+
+# Public names an allowed module does not show untrusted code.
+_HIDDEN: Final = {
+    # A Formatter traverses attributes named in its format strings.
+    "string": frozenset({"Formatter"}),
+    # get_type_hints and ForwardRef evaluate strings as code with real
+    # builtins; overload registrations live in one process-wide registry;
+    # reveal_type writes to the host's stderr.
+    "typing": frozenset(
+        {
+            "ForwardRef",
+            "get_type_hints",
+            "overload",
+            "get_overloads",
+            "clear_overloads",
+            "reveal_type",
+        }
+    ),
+    # singledispatch's register() calls get_type_hints on annotations.
+    "functools": frozenset({"singledispatch", "singledispatchmethod"}),
+    # The thread's decimal context is the host's: reading it out would let
+    # code change how the host rounds.
+    "decimal": frozenset(
+        {"getcontext", "setcontext", "DefaultContext", "BasicContext", "ExtendedContext"}
+    ),
+    # Its namespace= puts any dunder (__del__) on a class, around the
+    # checks on class bodies; class statements with annotations do the job.
+    "dataclasses": frozenset({"make_dataclass"}),
+    # A capsule is a raw C pointer.
+    "datetime": frozenset({"datetime_CAPI"}),
+    # Clears the host's compiled-pattern cache.
+    "re": frozenset({"purge"}),
+}
+
+# Attribute names whose read needs the run-time guard even when the name is
+# a compile-time constant: all others compile to a plain load (RestrictedPython
+# has already refused "_" names and INSPECT_ATTRIBUTES at compile time).
+_FORMATTER_METHODS: Final = frozenset({"format", "vformat", "get_field", "get_value", "parse"})
+_RISKY: Final = INSPECT_ATTRIBUTES | _FORMATTER_METHODS | {"format_map", "mro", "obj"}
+
+# Dunders a class body may hold: those RestrictedPython lets code define,
+# and those the compiler adds itself.
+_CLASS_DUNDERS: Final = frozenset(
+    {
+        "__module__",
+        "__qualname__",
+        "__doc__",
+        "__classcell__",
+        "__annotations__",
+        "__static_attributes__",
+        "__firstlineno__",
+        "__orig_bases__",
+        "__type_params__",
+        "__init__",
+        "__contains__",
+        "__lt__",
+        "__le__",
+        "__eq__",
+        "__ne__",
+        "__gt__",
+        "__ge__",
+    }
+)
+
+#: The name of the check every untrusted function starts with.
+ENTER: Final = "__ds_enter__"
+
+#: Marks classes (and through them, instances) that untrusted code created.
+_OWN: Final = "__ds_untrusted__"
+
+# Builtins untrusted code gets (besides the hooks). Not: open, input,
+# __import__ (the Gate), exec, eval, compile, globals, locals, vars,
+# breakpoint, help, memoryview, exit, quit; BaseException, SystemExit,
+# KeyboardInterrupt and GeneratorExit (raising them would stop the host, not
+# the sandbox); the exception groups (only except* needs them, which
+# RestrictedPython refuses).
+_BUILTIN_NAMES: Final = frozenset(
+    {
+        "None",
+        "False",
+        "True",
+        "Ellipsis",
+        "NotImplemented",
+        "__build_class__",
+        "abs",
+        "all",
+        "any",
+        "ascii",
+        "bin",
+        "bool",
+        "bytearray",
+        "bytes",
+        "callable",
+        "chr",
+        "classmethod",
+        "complex",
+        "dict",
+        "dir",
+        "divmod",
+        "enumerate",
+        "filter",
+        "float",
+        "format",
+        "frozenset",
+        "hash",
+        "hex",
+        "id",
+        "int",
+        "isinstance",
+        "issubclass",
+        "iter",
+        "len",
+        "list",
+        "map",
+        "max",
+        "min",
+        "next",
+        "object",
+        "oct",
+        "ord",
+        "pow",
+        "property",
+        "range",
+        "repr",
+        "reversed",
+        "round",
+        "set",
+        "slice",
+        "sorted",
+        "staticmethod",
+        "str",
+        "sum",
+        "super",
+        "tuple",
+        "zip",
+        # deterministic modes: ordered set displays
+        "__ds_set__",
+    }
+)
+_NOT_RAISABLE: Final = frozenset(
+    {
+        "BaseException",
+        "SystemExit",
+        "KeyboardInterrupt",
+        "GeneratorExit",
+        "BaseExceptionGroup",
+        "ExceptionGroup",
+    }
+)
+
+_IMMUTABLE: Final = frozenset({int, float, complex, str, bytes, bool, tuple, frozenset})
+_CONTAINERS: Final = (dict, list, set, bytearray, deque)
+_WRITABLE_TYPES: Final = frozenset(
+    {dict, list, set, bytearray, deque, OrderedDict, defaultdict, Counter, OrderedSet}
+)
+
+_INPLACE: Final[dict[str, Callable[[Any, Any], Any]]] = {
+    "+=": operator.iadd,
+    "-=": operator.isub,
+    "*=": operator.imul,
+    "/=": operator.itruediv,
+    "%=": operator.imod,
+    "**=": operator.ipow,
+    "<<=": operator.ilshift,
+    ">>=": operator.irshift,
+    "|=": operator.ior,
+    "^=": operator.ixor,
+    "&=": operator.iand,
+    "//=": operator.ifloordiv,
+    "@=": operator.imatmul,
+}
+_BINARY: Final[dict[str, Callable[[Any, Any], Any]]] = {
+    "+=": operator.add,
+    "-=": operator.sub,
+    "*=": operator.mul,
+    "/=": operator.truediv,
+    "%=": operator.mod,
+    "**=": operator.pow,
+    "<<=": operator.lshift,
+    ">>=": operator.rshift,
+    "|=": operator.or_,
+    "^=": operator.xor,
+    "&=": operator.and_,
+    "//=": operator.floordiv,
+    "@=": operator.matmul,
+}
+
+_real_getattr = builtins.getattr
+_real_setattr = builtins.setattr
+_real_delattr = builtins.delattr
+_real_type = builtins.type
+_real_print = builtins.print
+
+
+# -- errors -------------------------------------------------------------------------------
+
+
+def refusal(what: str, *, qualname: str, advice: str) -> RestrictedAccessError:
+    """The error for untrusted code doing ``what``, located at its sandboxed line."""
+    inner = _sandbox_frame()
+    head = f"{what} is not allowed in untrusted code"
+    parts = []
+    filename = lineno = None
+    if inner is not None:
+        frame = _user_frame(inner)
+        filename, lineno = frame.f_code.co_filename, frame.f_lineno
+        head += f" ({filename}:{lineno})"
+        text = _source.line(filename, lineno)
+        if text:
+            parts.append(f"    {lineno} | {text}")
+        del frame
+    del inner
+    parts.append(advice)
+    return RestrictedAccessError(
+        head + ".\n\n" + "\n\n".join(parts), qualname=qualname, filename=filename, lineno=lineno
+    )
+
+
+def _describe(obj: object) -> str:
+    if isinstance(obj, ModuleType):
+        return f"module {obj.__name__!r}"
+    if isinstance(obj, type):
+        return f"class {obj.__qualname__}"
+    return f"a {_real_type(obj).__qualname__} object"
+
+
+# -- compile time -------------------------------------------------------------------------
+
+
+_LINE: Final = re.compile(r"Line (\d+): (.*)", re.DOTALL)
+
+
+class _Deferred(ast.NodeVisitor):
+    """Finds ``yield`` inside ``try`` or ``with`` within one function."""
+
+    def __init__(self, errors: list[tuple[int, str]]) -> None:
+        self.errors = errors
+        self.depth = 0
+
+    def _function(self, node: ast.AST) -> None:
+        outer, self.depth = self.depth, 0
+        self.generic_visit(node)
+        self.depth = outer
+
+    visit_FunctionDef = visit_Lambda = visit_AsyncFunctionDef = _function
+
+    def _guarded(self, node: ast.AST) -> None:
+        self.depth += 1
+        self.generic_visit(node)
+        self.depth -= 1
+
+    visit_Try = visit_With = _guarded
+    # TryStar exists from 3.11; RestrictedPython refuses it anyway.
+
+    def _yield(self, node: ast.Yield | ast.YieldFrom) -> None:
+        if self.depth:
+            self.errors.append(
+                (
+                    node.lineno,
+                    "yield inside try or with is not allowed: the generator's handler "
+                    "would run when the host collects it, after the call returned",
+                )
+            )
+        self.generic_visit(node)
+
+    visit_Yield = visit_YieldFrom = _yield
+
+
+class _Transformer(RestrictingNodeTransformer):
+    """RestrictedPython's rules, plus annotated assignments.
+
+    An annotation is an ordinary expression, guarded like any other; without
+    it, untrusted code could not declare dataclass fields.
+    """
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> ast.AST:
+        return self.node_contents_visit(node)
+
+
+class _Specialise(ast.NodeTransformer):
+    """The last pass over RestrictedPython's tree.
+
+    * ``_getattr_(x, "name")`` back to ``x.name`` for a constant, harmless name.
+    * Every function and lambda starts with ``__ds_enter__()``, which refuses
+      to run outside a Sandbox call: a ``__del__``, a callback or a generator
+      that the host runs later, or the host calling the function directly.
+    """
+
+    def __init__(self, hot: frozenset[str]) -> None:
+        self.guarded = _RISKY | hot
+
+    @staticmethod
+    def _enter() -> ast.Call:
+        return ast.Call(func=ast.Name(id=ENTER, ctx=ast.Load()), args=[], keywords=[])
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
+        self.generic_visit(node)
+        body = node.body
+        at = (
+            1
+            if body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+            else 0
+        )  # after the docstring
+        body.insert(at, ast.copy_location(ast.Expr(self._enter()), node))
+        return node
+
+    def visit_Lambda(self, node: ast.Lambda) -> ast.AST:
+        self.generic_visit(node)
+        # (__ds_enter__() or body): the check returns None.
+        node.body = ast.copy_location(
+            ast.BoolOp(op=ast.Or(), values=[self._enter(), node.body]), node.body
+        )
+        return node
+
+    def visit_Call(self, node: ast.Call) -> ast.expr:
+        self.generic_visit(node)
+        func = node.func
+        if (
+            isinstance(func, ast.Name)
+            and func.id == "_getattr_"
+            and len(node.args) == 2
+            and not node.keywords
+            and isinstance(node.args[1], ast.Constant)
+            and _real_type(node.args[1].value) is str
+            and node.args[1].value not in self.guarded
+        ):
+            load = ast.Attribute(value=node.args[0], attr=node.args[1].value, ctx=ast.Load())
+            return ast.copy_location(load, node)
+        return node
+
+
+def restrict(tree: ast.AST, filename: str, hot: frozenset[str]) -> ast.AST:
+    """``tree`` transformed by RestrictedPython, or every refusal in one error."""
+    messages: list[str] = []
+    warnings: list[str] = []
+    used: dict[str, bool] = {}
+    tree = _Transformer(messages, warnings, used).visit(tree)
+    errors: list[tuple[int, str]] = []
+    for message in messages:
+        match = _LINE.fullmatch(message)
+        if match:
+            errors.append((int(match[1]), match[2]))
+        else:
+            errors.append((0, message))
+    _Deferred(errors).visit(tree)
+    if errors:
+        errors.sort(key=lambda e: e[0])
+        raise _syntax_error(errors, filename)
+    result: ast.AST = _Specialise(hot).visit(tree)
+    return result
+
+
+def _syntax_error(errors: list[tuple[int, str]], filename: str) -> RestrictedSyntaxError:
+    count = len(errors)
+    lines = [
+        f"untrusted code uses {count} construct{'s' if count != 1 else ''} "
+        "that untrusted mode refuses:"
+    ]
+    for lineno, message in errors:
+        lines.append(f"  {filename}:{lineno}: {message}")
+    lines.append(
+        "Rewrite the code without them (names starting with '_' are reserved), "
+        "or run trusted code with Policy(untrusted=False)."
+    )
+    first = errors[0][0] or None
+    text = _source.line(filename, first) if first else None
+    error = RestrictedSyntaxError("\n".join(lines), (filename, first, None, text or None))
+    error.errors = tuple(f"{filename}:{n}: {m}" for n, m in errors)
+    return error
+
+
+# -- run time -----------------------------------------------------------------------------
+
+
+def _is_sandboxed(obj: object) -> bool:
+    """Whether ``obj`` is a module run fresh in a Sandbox, or a function of one."""
+    if isinstance(obj, ModuleType):
+        if _real_type(obj) is not ModuleType:
+            return False  # a view (or a curated module) of a shared one
+        ns = obj.__dict__
+    else:
+        ns = obj.__globals__  # type: ignore[attr-defined]
+    found = ns.get("__builtins__")
+    return _real_type(found) is dict and MARKER in found
+
+
+def writable(obj: object) -> bool:
+    """Whether untrusted code may write attributes or items of ``obj``."""
+    if isinstance(obj, _CONTAINERS):
+        return True
+    if _real_getattr(obj, _OWN, None) is True:
+        return True  # a class untrusted code made, or an instance of one
+    if isinstance(obj, (ModuleType, FunctionType)):
+        return _is_sandboxed(obj)
+    return False
+
+
+def _write_(
+    obj: object, _fast: frozenset[type] = _WRITABLE_TYPES, _type: type[type] = _real_type
+) -> object:
+    # Hot: one set lookup for builtin containers, one attribute read for
+    # instances of the code's own classes.
+    if _type(obj) in _fast or _real_getattr(obj, _OWN, None) is True or writable(obj):
+        return obj
+    raise refusal(
+        f"writing to {_describe(obj)}",
+        qualname=f"{_real_type(obj).__qualname__}.<write>",
+        advice="Untrusted code may write only to objects it created: instances of its own "
+        "classes, lists, dicts and sets. Build a new object instead.",
+    )
+
+
+def _check_name(name: object, verb: str) -> str:
+    if _real_type(name) is not str:
+        raise refusal(
+            f"{verb}() with a name of type {_real_type(name).__name__}",
+            qualname=f"builtins.{verb}",
+            advice="Attribute names must be plain str.",
+        )
+    assert isinstance(name, str)
+    if name[:1] == "_":
+        raise refusal(
+            f"attribute {name!r}",
+            qualname=f"<attribute>.{name}",
+            advice="Names starting with '_' reach the interpreter's internals; "
+            "untrusted code may not read or write them.",
+        )
+    return name
+
+
+_MISSING: Final = object()
+
+
+def make_getattr(views: Views) -> Callable[..., Any]:
+    """The ``_getattr_`` hook (and ``getattr`` builtin) of untrusted code under ``views``."""
+    hot = views.hot
+    attribute = views.attribute
+    formatter = string.Formatter
+
+    def _getattr_(obj: object, name: str, default: Any = _MISSING) -> Any:
+        _check_name(name, "getattr")
+        if name in _RISKY:
+            _refuse_risky(obj, name)
+        try:
+            value = attribute(obj, name) if name in hot else _real_getattr(obj, name)
+        except AttributeError:
+            if default is _MISSING:
+                raise
+            return default
+        if isinstance(value, ModuleType) and not (
+            _real_type(value) is UntrustedModule or _is_sandboxed(value)
+        ):
+            raise refusal(
+                f"the module {value.__name__!r} reached as {_describe(obj)}.{name}",
+                qualname=f"{value.__name__}",
+                advice=f"Import it instead, if untrusted code may use it: import {value.__name__}",
+            )
+        if isinstance(value, (FrameType, CodeType, TracebackType)):
+            _refuse_risky(obj, name)
+        return value
+
+    def _refuse_risky(obj: object, name: str) -> None:
+        if name in ("format", "format_map") and (
+            isinstance(obj, str) or (isinstance(obj, type) and issubclass(obj, str))
+        ):
+            raise refusal(
+                f"str.{name}",
+                qualname=f"str.{name}",
+                advice="Format strings can reach any attribute of their arguments. "
+                "Use an f-string or %-formatting instead.",
+            )
+        if name in _FORMATTER_METHODS and (
+            isinstance(obj, formatter) or (isinstance(obj, type) and issubclass(obj, formatter))
+        ):
+            raise refusal(
+                f"string.Formatter.{name}",
+                qualname=f"string.Formatter.{name}",
+                advice="A Formatter traverses attributes named in its format strings. "
+                "Use an f-string or %-formatting instead.",
+            )
+        if name == "mro" and isinstance(obj, type):
+            raise refusal(
+                f"{_describe(obj)}.mro",
+                qualname="type.mro",
+                advice="The method resolution order leads to object and from there to "
+                "every class in the process. Use isinstance() or issubclass() instead.",
+            )
+        if name == "obj" and isinstance(obj, BaseException):
+            raise refusal(
+                f"{_real_type(obj).__name__}.obj",
+                qualname=f"{_real_type(obj).__name__}.obj",
+                advice="An error's .obj is the object the failed lookup ran on, which can be "
+                "one untrusted code must not hold. Use the error's message instead.",
+            )
+        if name in INSPECT_ATTRIBUTES or name in ("f_back", "gi_frame"):
+            raise refusal(
+                f"attribute {name!r}",
+                qualname=f"<attribute>.{name}",
+                advice="Frames, code objects and tracebacks reach the host's globals and "
+                "builtins; untrusted code may not hold them.",
+            )
+        if name in _FORMATTER_METHODS or name in ("format_map", "mro", "obj"):
+            return  # harmless on anything else
+        raise AssertionError(name)  # pragma: no cover
+
+    _getattr_.__name__ = "getattr"
+    return _getattr_
+
+
+def make_builtins(views: Views, trusted: dict[str, Any]) -> dict[str, Any]:
+    """The builtins dict shared by the untrusted Sandboxes of one policy."""
+    _getattr_ = make_getattr(views)
+
+    def hasattr(obj: object, name: str) -> bool:
+        try:
+            _getattr_(obj, name)
+        except AttributeError:
+            return False
+        return True
+
+    def setattr(obj: object, name: str, value: Any) -> None:
+        _real_setattr(_write_(obj), _check_name(name, "setattr"), value)
+
+    def delattr(obj: object, name: str) -> None:
+        _real_delattr(_write_(obj), _check_name(name, "delattr"))
+
+    def type(obj: object, *rest: Any) -> Any:
+        if rest:
+            raise refusal(
+                "type() with three arguments",
+                qualname="builtins.type",
+                advice="It builds a class from a dict, around the checks on class bodies. "
+                "Use a class statement instead.",
+            )
+        return views.class_view_of(_real_type(obj))
+
+    items: dict[str, Any] = {}
+    for name, value in trusted.items():
+        if name in _BUILTIN_NAMES or (
+            isinstance(value, _real_type)
+            and issubclass(value, BaseException)
+            and name not in _NOT_RAISABLE
+        ):
+            items[name] = value
+    items.update(
+        {
+            "__name__": "builtins",
+            "_getattr_": _getattr_,
+            "getattr": _getattr_,
+            "hasattr": hasattr,
+            "setattr": setattr,
+            "delattr": delattr,
+            "type": type,
+            "_getitem_": operator.getitem,
+            "_write_": _write_,
+            "_getiter_": iter,
+            "_iter_unpack_sequence_": _iter_unpack_sequence_,
+            "_unpack_sequence_": _unpack_sequence_,
+            "_apply_": _apply_,
+            "_inplacevar_": _inplacevar_,
+            "_print_": PrintCollector,
+            "__metaclass__": ClassFactory(),
+            ENTER: _enter,
+            "__ds_attr__": trusted["__ds_attr__"],
+            "__ds_type__": trusted["__ds_type__"],
+        }
+    )
+    return items
+
+
+def _enter() -> None:
+    if current.get() is None:
+        raise refusal(
+            "running this function outside a Sandbox call",
+            qualname=ENTER,
+            advice="The host called a function of untrusted code directly, or the "
+            "interpreter did after the call returned (__del__, a callback). Call it "
+            "through Sandbox.call(fn, ...), which applies the policy and its limits.",
+        )
+
+
+def _iter_unpack_sequence_(it: Any, spec: Any, _getiter_: Callable[[Any], Any]) -> Any:
+    # No per-item check to make: Python unpacks each item itself.
+    return _getiter_(it)
+
+
+def _unpack_sequence_(it: Any, spec: Any, _getiter_: Callable[[Any], Any]) -> Any:
+    return it
+
+
+def _apply_(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    return fn(*args, **kwargs)
+
+
+def _inplacevar_(op: str, x: Any, y: Any) -> Any:
+    if _real_type(x) in _IMMUTABLE or writable(x):
+        return _INPLACE[op](x, y)
+    return _BINARY[op](x, y)  # a fresh result: never mutate what code may not write
+
+
+class PrintCollector:
+    """``print`` of untrusted code: collected, and passed on to the Sandbox's output.
+
+    RestrictedPython makes one per function scope (``_print = _print_(_getattr_)``);
+    ``printed`` in that scope reads what it collected.
+    """
+
+    __slots__ = ("_getattr", "_sink", "_text")
+
+    def __init__(self, _getattr_: Any = None) -> None:
+        self._getattr = _getattr_
+        self._text: list[str] = []
+        sandbox = current.get()
+        self._sink = _real_getattr(sandbox, "write_output", None)
+
+    def write(self, text: str) -> None:
+        self._text.append(text)
+        if self._sink is not None:
+            self._sink(text)
+        else:
+            import sys
+
+            sys.stdout.write(text)
+
+    def __call__(self) -> str:
+        return "".join(self._text)
+
+    def _call_print(self, *objects: Any, **kwargs: Any) -> None:
+        target = kwargs.get("file")
+        if target is None:
+            kwargs["file"] = self
+        elif self._getattr is not None:
+            self._getattr(target, "write")
+        _real_print(*objects, **kwargs)
+
+
+def _most_derived(bases: tuple[type, ...]) -> type:
+    winner: type = _real_type
+    for base in bases:
+        meta = _real_type(base)
+        if issubclass(winner, meta):
+            continue
+        if issubclass(meta, winner):
+            winner = meta
+            continue
+        raise TypeError(
+            "metaclass conflict: the metaclass of a derived class must be a "
+            "(non-strict) subclass of the metaclasses of all its bases"
+        )
+    return winner
+
+
+class ClassFactory:
+    """``__metaclass__`` of untrusted class statements (RestrictedPython adds it).
+
+    It builds the class with the metaclass its bases call for, marks it as
+    the code's own (so ``_write_`` lets the code write to it and its
+    instances), and refuses class bodies holding dunders RestrictedPython
+    would not let the code define (``__del__`` put there by other means).
+    """
+
+    __slots__ = ()
+
+    def __prepare__(self, name: str, bases: tuple[type, ...], **kwds: Any) -> Any:
+        return _most_derived(bases).__prepare__(name, bases, **kwds)
+
+    def __call__(self, name: str, bases: tuple[type, ...], ns: Any, **kwds: Any) -> type:
+        for key in list(ns):
+            if _real_type(key) is str and key[:2] == "__" and key not in _CLASS_DUNDERS:
+                raise refusal(
+                    f"a class defining {key!r}",
+                    qualname=f"{name}.{key}",
+                    advice="Untrusted classes may define only __init__, __contains__ and "
+                    "the comparison methods.",
+                )
+        ns[_OWN] = True
+        cls: type = _most_derived(bases)(name, bases, ns, **kwds)
+        return cls
+
+
+# -- imports ------------------------------------------------------------------------------
+
+
+class UntrustedModule(ModuleType):
+    """An allowed module as untrusted code sees it: public, non-module names only."""
+
+    __slots__ = ()
+
+
+class Gate:
+    """``__import__`` of an untrusted Sandbox: the allow-list in front of its Importer.
+
+    Untrusted code may import the allowed modules (shared, curated, read-only
+    to it) and modules of packages the host itself put in the Sandbox
+    (``Sandbox.exec(name=...)``, ``Sandbox.import_module``), which run fresh
+    and are compiled restricted like the rest of its code.
+    """
+
+    __slots__ = ("_allowed", "_curated", "_importer")
+
+    def __init__(self, importer: Importer, allowed: frozenset[str]) -> None:
+        self._importer = importer
+        self._allowed = allowed
+        self._curated: dict[str, UntrustedModule] = {}
+
+    def __import__(
+        self,
+        name: str,
+        globals: dict[str, Any] | None = None,
+        locals: Any = None,
+        fromlist: Sequence[str] = (),
+        level: int = 0,
+    ) -> ModuleType:
+        importer = self._importer
+        if level:
+            # RestrictedPython passes relative imports through: only the
+            # code's own packages have anything to be relative to.
+            module = importer.__import__(name, globals, locals, fromlist, level)
+            if not _is_sandboxed(module):
+                raise self._refused(module.__name__)
+            for x in fromlist or ():
+                value = _real_getattr(module, x, None)
+                if isinstance(value, ModuleType) and not _is_sandboxed(value):
+                    raise self._refused(value.__name__)
+            return module
+        if not isinstance(name, str) or not name:
+            return importer.__import__(name, globals, locals, fromlist, level)
+        if name in self._allowed or name.partition(".")[0] in self._allowed:
+            module = self.curated(name)
+            for x in fromlist or ():
+                if x == "*" or x in module.__dict__:
+                    continue
+                sub = f"{name}.{x}"
+                if sub in self._allowed:
+                    self.curated(sub)
+                    continue
+                raise RestrictedImportError(
+                    f"cannot import name {x!r} from {name!r} in untrusted code "
+                    f"({location()}): untrusted code sees only the public, safe names of "
+                    "allowed modules",
+                    name=name,
+                )
+            return module if fromlist else self.curated(name.partition(".")[0])
+        top = name.partition(".")[0]
+        own = importer.modules.get(top)
+        if isinstance(own, ModuleType) and _is_sandboxed(own) and not importer.is_passthrough(top):
+            return importer.__import__(name, globals, locals, fromlist, level)
+        raise self._refused(name)
+
+    def _refused(self, name: str) -> RestrictedImportError:
+        return RestrictedImportError(
+            f"import of {name!r} is not allowed in untrusted code ({location()}): it may import "
+            f"only the allowed modules (docs/security.md). If {name!r} is safe for untrusted "
+            f"code to use, share it: Policy.strict(untrusted=True, passthrough=({name!r},))",
+            name=name,
+        )
+
+    def curated(self, name: str) -> UntrustedModule:
+        """The curated module ``name`` (an allowed one), built on first import."""
+        module = self._curated.get(name)
+        if module is not None:
+            return module
+        if name not in self._allowed:
+            raise self._refused(name)
+        items = self._importer.views.curated.get(name)
+        if items is None:
+            items = _curate(name, self._importer.import_(name))
+            self._importer.views.curated[name] = items
+        module = UntrustedModule(name, items.get("__doc__"))
+        module.__dict__.update(items)
+        self._curated[name] = module
+        parent, _, child = name.rpartition(".")
+        if parent:
+            self.curated(parent).__dict__[child] = module
+        return module
+
+
+def _curate(name: str, view: ModuleType) -> dict[str, Any]:
+    """What untrusted code sees of the module ``view`` (a Sandbox's view of it)."""
+    hidden = _HIDDEN.get(name, frozenset())
+    items: dict[str, Any] = {"__doc__": view.__doc__}
+    for key, value in list(view.__dict__.items()):
+        if key[:1] == "_" or key in hidden or isinstance(value, ModuleType):
+            continue
+        # Containers at module level are the host's: share them frozen.
+        if _real_type(value) in (list, set, dict):
+            value = _FROZEN[_real_type(value)](value)
+        items[key] = value
+    return items
+
+
+_FROZEN: Final[dict[type, Callable[[Any], Any]]] = {
+    list: tuple,
+    set: frozenset,
+    dict: lambda d: MappingProxyType(dict(d)),
+}
+
+
+def allowed_modules(passthrough: Sequence[str], deny: Sequence[str]) -> frozenset[str]:
+    """The modules untrusted code may import under a policy."""
+    allowed = set(DEFAULT_MODULES) | set(passthrough)
+    return frozenset(m for m in allowed if m not in deny and m.partition(".")[0] not in deny)
