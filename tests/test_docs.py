@@ -42,6 +42,7 @@ PAGES = [
     "pytest.md",
     "design.md",
     "security.md",
+    "backends.md",
 ]
 FILES = [DOCS / page for page in PAGES] + [ROOT / "README.md"]
 
