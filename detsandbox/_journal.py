@@ -242,6 +242,13 @@ class Journal:
     def events(self) -> tuple[Event, ...]:
         return tuple(_new_event(Event, e) for e in self._settle())
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled settled: code objects (recorded locations) do not pickle.
+        return (
+            _rebuild_journal,
+            (self.seed, self.start_ns, self.timezone, [tuple(e) for e in self._settle()]),
+        )
+
     @property
     def start(self) -> datetime:
         """The wall-clock start of the recorded run."""
@@ -304,3 +311,12 @@ class Journal:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise JournalError(f"malformed detsandbox journal: {exc!r}") from None
+
+
+def _rebuild_journal(
+    seed: int, start_ns: int, timezone: str, events: list[tuple[Any, ...]]
+) -> Journal:
+    journal = Journal(seed=seed, start_ns=start_ns, timezone=timezone)
+    journal._events = events
+    journal._settled = len(events)
+    return journal
