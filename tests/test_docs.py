@@ -39,6 +39,7 @@ PAGES = [
     "policy.md",
     "determinism.md",
     "replay.md",
+    "pytest.md",
     "design.md",
     "security.md",
     "backends.md",
