@@ -212,6 +212,67 @@ def attempt(fn: Callable[[], Any]) -> Outcome:
         return ("error", f"{type(exc).__name__}: {exc}".splitlines()[0][:200])
 
 
+# Host functions that sandboxes patch while code runs: each must be the same
+# object again once a run is over.
+HOST_NAMES = (
+    "asyncio.create_task",
+    "asyncio.gather",
+    "asyncio.sleep",
+    "builtins.__import__",
+    "builtins.isinstance",
+    "builtins.open",
+    "datetime.datetime",
+    "os.getenv",
+    "os.urandom",
+    "random.getrandbits",
+    "random.randint",
+    "random.random",
+    "random.randrange",
+    "secrets.token_bytes",
+    "secrets.token_hex",
+    "socket.socket",
+    "time.monotonic",
+    "time.time",
+    "time.time_ns",
+    "uuid.uuid4",
+)
+
+
+def host_snapshot() -> dict[str, Any]:
+    out = {}
+    for qualname in HOST_NAMES:
+        module, _, attr = qualname.rpartition(".")
+        out[qualname] = getattr(importlib.import_module(module), attr)
+    return out
+
+
+def host_restore(snapshot: dict[str, Any]) -> list[str]:
+    """Put back whatever a tool left patched; returns those names."""
+    changed = []
+    for qualname, original in snapshot.items():
+        module, _, attr = qualname.rpartition(".")
+        mod = importlib.import_module(module)
+        if getattr(mod, attr) is not original:
+            changed.append(qualname)
+            setattr(mod, attr, original)
+    return changed
+
+
+@contextlib.contextmanager
+def host_guard() -> Iterator[list[str]]:
+    """Yields a list that receives the host names a run left patched (then restored)."""
+    snapshot = host_snapshot()
+    changed: list[str] = []
+    try:
+        yield changed
+    finally:
+        changed += host_restore(snapshot)
+
+
+def host_cell(changed: list[str]) -> tuple[str, str]:
+    return ("leaks", ", ".join(changed)) if changed else ("untouched", "")
+
+
 def classify(name: str, first: Outcome, second: Outcome, secret: str) -> tuple[str, str]:
     """(cell, detail) for a probe's two runs (for "hash": two processes' runs)."""
     how = PROBES[name][1]
@@ -367,11 +428,19 @@ class Dapr:
             helpers.new_execution_started_event(name, "dsbench", encoded_input=json.dumps(arg)),
         ]
 
-    def runner(self, events: list[Any]) -> Callable[[], Any]:
+    def runner(self, events: list[Any], *, restore: bool = True) -> Callable[[], Any]:
         executor, registry, log = self._executor, self._registry, self._log
+        # Its sandbox leaves random.randint patched after the run (the probe
+        # "host after a run" shows it): put the host back, or every later row
+        # and test runs with durabletask's randint. A few getattr calls.
+        snapshot = host_snapshot()
 
         def once() -> Any:
-            return executor(registry, log).execute("dsbench", [], events)
+            try:
+                return executor(registry, log).execute("dsbench", [], events)
+            finally:
+                if restore:
+                    host_restore(snapshot)
 
         return once
 
@@ -402,7 +471,8 @@ class DaprHarness(Harness):
     def run(self, source: str) -> Any:
         dapr = self._dapr
         assert dapr is not None
-        return dapr.result(dapr.runner(dapr.events(self._name, source))())
+        # Unrepaired, so that probe_host sees what a run leaves behind.
+        return dapr.result(dapr.runner(dapr.events(self._name, source), restore=False)())
 
 
 def restricted_globals() -> dict[str, Any]:
@@ -560,9 +630,16 @@ def probe_harness(
     for name in names or iter(PROBES):
         source = target.source(name)
         runs = 1 if PROBES[name][1] == "hash" else 2
-        with quiet():
+        with quiet(), host_guard():
             out[name] = [attempt(lambda source=source: harness.run(source)) for _ in range(runs)]
     return out
+
+
+def probe_host(harness: Harness, target: Target) -> tuple[str, str]:
+    """Whether a run of the tool leaves host functions patched once it is over."""
+    with quiet(), host_guard() as changed:
+        attempt(lambda: harness.run(target.source("random")))
+    return host_cell(changed)
 
 
 # Cited, not probed: what a recorded run and a replay API look like in each tool.
@@ -624,7 +701,7 @@ def child_hash() -> dict[str, Any]:
     out: dict[str, Any] = {}
     for harness in harnesses():
         if available(harness) is None:
-            with quiet():
+            with quiet(), host_guard():
                 out[harness.key] = attempt(lambda h=harness: h.run(target.source("hash")))
     return out
 
@@ -644,15 +721,17 @@ def python313() -> list[str] | None:
     return None if exe is None else [exe]
 
 
-def subinterpreter_probes() -> dict[str, list[Outcome]]:
+def subinterpreter_probes() -> dict[str, Any]:
     """In CPython 3.13: each probe in fresh isolated subinterpreters (the hash probe once)."""
     import _interpreters as interp  # type: ignore[import-not-found]
 
     target = Target.from_env()
-    probes: dict[str, list[Outcome]] = {}
-    for name in PROBES:
-        runs = 1 if PROBES[name][1] == "hash" else 2
-        probes[name] = [sub_probe(interp, target.source(name)) for _ in range(runs)]
+    probes: dict[str, Any] = {}
+    with host_guard() as changed:  # the child's main interpreter is the host here
+        for name in PROBES:
+            runs = 1 if PROBES[name][1] == "hash" else 2
+            probes[name] = [sub_probe(interp, target.source(name)) for _ in range(runs)]
+    probes["host"] = changed
     return probes
 
 
@@ -1484,6 +1563,7 @@ def feature_columns(
         if orders is not None:
             first, second = (o.get(harness.key, ("error", "not run")) for o in orders)
             cells["hash"] = classify("hash", tuple(first), tuple(second), target.secret)  # type: ignore[arg-type]
+        cells["host"] = probe_host(harness, target)
         cells["replay"] = replay_cell(harness.key)
         columns.append(Column(harness.key, harness.label, cells))
     for key, label, result in (
@@ -1509,6 +1589,10 @@ def child_cells(key: str, result: Any, target: Target) -> dict[str, tuple[str, s
         else:  # one run in each child (the hash seeds differ between them)
             runs = [tuple(first[name][0]), tuple(second[name][0])]
         cells[name] = classify(name, runs[0], runs[1], target.secret)  # type: ignore[arg-type]
+    if "host" in first:
+        cells["host"] = host_cell(first["host"])
+    else:  # Python-level code there cannot reach Node's functions
+        cells["host"] = ("n/a", "the host is Node")
     cells["replay"] = replay_cell(key)
     return cells
 
@@ -1520,7 +1604,10 @@ def replay_cell(key: str) -> tuple[str, str]:
     return REPLAY.get(key, ("no", "no record/replay API"))
 
 
-FEATURE_ROWS = [(name, PROBES[name][0]) for name in PROBES] + [("replay", "record and replay")]
+FEATURE_ROWS = [(name, PROBES[name][0]) for name in PROBES] + [
+    ("host", "host functions after a run"),
+    ("replay", "record and replay"),
+]
 
 
 def render_features(columns: list[Column]) -> str:

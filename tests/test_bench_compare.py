@@ -85,6 +85,7 @@ def test_in_process_column_matches_its_probes(column: str, target: Any, hash_ord
     got = {name: bench.classify(name, *runs, target.secret)[0] for name, runs in outcomes.items()}
     first, second = (orders[harness.key] for orders in hash_orders)
     got["hash"] = bench.classify("hash", tuple(first), tuple(second), target.secret)[0]
+    got["host"] = bench.probe_host(harness, target)[0]
     got["replay"] = bench.replay_cell(harness.key)[0]
     expected = {name: DOC[column][label] for name, label in bench.FEATURE_ROWS}
     assert got == expected
