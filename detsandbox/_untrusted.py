@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import operator
 import re
 import string
@@ -133,7 +134,7 @@ _HIDDEN: Final = {
 # a compile-time constant: all others compile to a plain load (RestrictedPython
 # has already refused "_" names and INSPECT_ATTRIBUTES at compile time).
 _FORMATTER_METHODS: Final = frozenset({"format", "vformat", "get_field", "get_value", "parse"})
-_RISKY: Final = INSPECT_ATTRIBUTES | _FORMATTER_METHODS | {"format_map", "mro", "obj"}
+_RISKY: Final = INSPECT_ATTRIBUTES | _FORMATTER_METHODS | {"format_map", "mro", "obj", "register"}
 
 # Dunders a class body may hold: those RestrictedPython lets code define,
 # and those the compiler adds itself.
@@ -404,6 +405,23 @@ class _Specialise(ast.NodeTransformer):
         body.insert(at, ast.copy_location(ast.Expr(self._enter()), node))
         return node
 
+    def _resumed(self, node: ast.Yield | ast.YieldFrom) -> ast.AST:
+        # __ds_enter__((yield v)): a generator the host resumes later checks again.
+        self.generic_visit(node)
+        call = ast.Call(func=ast.Name(id=ENTER, ctx=ast.Load()), args=[node], keywords=[])
+        return ast.copy_location(call, node)
+
+    visit_Yield = visit_YieldFrom = _resumed
+
+    def visit_GeneratorExp(self, node: ast.GeneratorExp) -> ast.AST:
+        # Each item is made when the consumer asks: check before every one.
+        self.generic_visit(node)
+        check = ast.Compare(
+            left=self._enter(), ops=[ast.Is()], comparators=[ast.Constant(value=None)]
+        )
+        node.generators[0].ifs.insert(0, check)
+        return node
+
     def visit_Lambda(self, node: ast.Lambda) -> ast.AST:
         self.generic_visit(node)
         # (__ds_enter__() or body): the check returns None.
@@ -540,13 +558,15 @@ def make_getattr(views: Views) -> Callable[..., Any]:
     def _getattr_(obj: object, name: str, default: Any = _MISSING) -> Any:
         _check_name(name, "getattr")
         if name in _RISKY:
-            _refuse_risky(obj, name)
+            _refuse_risky(obj, name, _MISSING)
         try:
             value = attribute(obj, name) if name in hot else _real_getattr(obj, name)
         except AttributeError:
             if default is _MISSING:
                 raise
             return default
+        if name in _RISKY:
+            _refuse_risky(obj, name, value)  # super() proxies and bound methods, too
         if isinstance(value, ModuleType) and not (
             _real_type(value) is UntrustedModule or _is_sandboxed(value)
         ):
@@ -556,12 +576,17 @@ def make_getattr(views: Views) -> Callable[..., Any]:
                 advice=f"Import it instead, if untrusted code may use it: import {value.__name__}",
             )
         if isinstance(value, (FrameType, CodeType, TracebackType)):
-            _refuse_risky(obj, name)
+            _refuse_risky(obj, "f_back", value)
         return value
 
-    def _refuse_risky(obj: object, name: str) -> None:
+    def _refuse_risky(obj: object, name: str, value: Any) -> None:
+        bound = _real_getattr(value, "__self__", None)
         if name in ("format", "format_map") and (
-            isinstance(obj, str) or (isinstance(obj, type) and issubclass(obj, str))
+            isinstance(obj, str)
+            or (isinstance(obj, type) and issubclass(obj, str))
+            or isinstance(bound, str)
+            or value is str.format
+            or value is str.format_map
         ):
             raise refusal(
                 f"str.{name}",
@@ -570,7 +595,9 @@ def make_getattr(views: Views) -> Callable[..., Any]:
                 "Use an f-string or %-formatting instead.",
             )
         if name in _FORMATTER_METHODS and (
-            isinstance(obj, formatter) or (isinstance(obj, type) and issubclass(obj, formatter))
+            isinstance(obj, formatter)
+            or (isinstance(obj, type) and issubclass(obj, formatter))
+            or isinstance(bound, formatter)
         ):
             raise refusal(
                 f"string.Formatter.{name}",
@@ -578,20 +605,29 @@ def make_getattr(views: Views) -> Callable[..., Any]:
                 advice="A Formatter traverses attributes named in its format strings. "
                 "Use an f-string or %-formatting instead.",
             )
-        if name == "mro" and isinstance(obj, type):
+        if name == "mro" and (isinstance(obj, type) or isinstance(bound, type)):
             raise refusal(
                 f"{_describe(obj)}.mro",
                 qualname="type.mro",
                 advice="The method resolution order leads to object and from there to "
                 "every class in the process. Use isinstance() or issubclass() instead.",
             )
-        if name == "obj" and isinstance(obj, BaseException):
+        if name == "obj" and isinstance(obj, (BaseException, super)):
             raise refusal(
                 f"{_real_type(obj).__name__}.obj",
                 qualname=f"{_real_type(obj).__name__}.obj",
                 advice="An error's .obj is the object the failed lookup ran on, which can be "
                 "one untrusted code must not hold. Use the error's message instead.",
             )
+        if name == "register" and isinstance(bound if value is not _MISSING else obj, type):
+            cls = bound if value is not _MISSING else obj
+            if not writable(cls):
+                raise refusal(
+                    f"{_describe(cls)}.register",
+                    qualname=f"{_real_type(cls).__qualname__}.register",
+                    advice="Registering a class with a shared abstract base class changes "
+                    "isinstance() for the host. Subclass the ABC instead.",
+                )
         if name in INSPECT_ATTRIBUTES or name in ("f_back", "gi_frame"):
             raise refusal(
                 f"attribute {name!r}",
@@ -599,9 +635,6 @@ def make_getattr(views: Views) -> Callable[..., Any]:
                 advice="Frames, code objects and tracebacks reach the host's globals and "
                 "builtins; untrusted code may not hold them.",
             )
-        if name in _FORMATTER_METHODS or name in ("format_map", "mro", "obj"):
-            return  # harmless on anything else
-        raise AssertionError(name)  # pragma: no cover
 
     _getattr_.__name__ = "getattr"
     return _getattr_
@@ -668,15 +701,16 @@ def make_builtins(views: Views, trusted: dict[str, Any]) -> dict[str, Any]:
     return items
 
 
-def _enter() -> None:
+def _enter(value: Any = None) -> Any:
     if current.get() is None:
         raise refusal(
-            "running this function outside a Sandbox call",
+            "running untrusted code outside a Sandbox call",
             qualname=ENTER,
             advice="The host called a function of untrusted code directly, or the "
             "interpreter did after the call returned (__del__, a callback). Call it "
             "through Sandbox.call(fn, ...), which applies the policy and its limits.",
         )
+    return value
 
 
 def _iter_unpack_sequence_(it: Any, spec: Any, _getiter_: Callable[[Any], Any]) -> Any:
@@ -875,13 +909,88 @@ class Gate:
         return module
 
 
+def _require_own(target: object, qualname: str) -> None:
+    if not writable(target):
+        raise refusal(
+            f"{qualname}() on {_describe(target)}",
+            qualname=qualname,
+            advice=f"{qualname}() changes the object it is given, and this one is shared "
+            "with the host. Apply it to your own classes and functions.",
+        )
+
+
+def _on_own(fn: Callable[..., Any], qualname: str) -> Callable[..., Any]:
+    """``fn``, a decorator that changes its target, for the code's own targets only.
+
+    Used bare (``@dataclass``) or as a factory (``@dataclass(frozen=True)``).
+    """
+
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        if args:
+            _require_own(args[0], qualname)
+            return fn(*args, **kwargs)
+        inner = fn(**kwargs)
+
+        def decorator(target: Any) -> Any:
+            _require_own(target, qualname)
+            return inner(target)
+
+        return decorator
+
+    guarded.__name__ = guarded.__qualname__ = fn.__name__
+    guarded.__doc__ = fn.__doc__
+    return guarded
+
+
+def _update_wrapper(wrapper: Any, wrapped: Any) -> Any:
+    """``functools.update_wrapper`` with its default attribute lists only.
+
+    Custom ``assigned``/``updated`` lists copy any attribute, ``__globals__``
+    and an error's ``obj`` included, around the guards.
+    """
+    _require_own(wrapper, "functools.update_wrapper")
+    return _real_update_wrapper(wrapper, wrapped)
+
+
+def _wraps(wrapped: Any) -> Callable[[Any], Any]:
+    """``functools.wraps`` with its default attribute lists only."""
+
+    def decorator(wrapper: Any) -> Any:
+        return _update_wrapper(wrapper, wrapped)
+
+    return decorator
+
+
+_real_update_wrapper = functools.update_wrapper
+
+# Module functions that change the object they are given: applied to the
+# code's own objects only.
+_MUTATORS: Final = {
+    "dataclasses": frozenset({"dataclass"}),
+    "typing": frozenset(
+        {"final", "no_type_check", "runtime_checkable", "dataclass_transform", "override"}
+    ),
+    "functools": frozenset({"total_ordering"}),
+    "enum": frozenset({"global_enum"}),
+}
+_REPLACED: Final[dict[str, dict[str, Any]]] = {
+    "functools": {"update_wrapper": _update_wrapper, "wraps": _wraps},
+}
+
+
 def _curate(name: str, view: ModuleType) -> dict[str, Any]:
     """What untrusted code sees of the module ``view`` (a Sandbox's view of it)."""
     hidden = _HIDDEN.get(name, frozenset())
+    mutators = _MUTATORS.get(name, frozenset())
+    replaced = _REPLACED.get(name, {})
     items: dict[str, Any] = {"__doc__": view.__doc__}
     for key, value in list(view.__dict__.items()):
         if key[:1] == "_" or key in hidden or isinstance(value, ModuleType):
             continue
+        if key in replaced:
+            value = replaced[key]
+        elif key in mutators and callable(value):
+            value = _on_own(value, f"{name}.{key}")
         # Containers at module level are the host's: share them frozen.
         if _real_type(value) in (list, set, dict):
             value = _FROZEN[_real_type(value)](value)

@@ -364,7 +364,7 @@ def test_untrusted_functions_run_only_inside_a_sandbox_call() -> None:
     with pytest.raises(RestrictedAccessError) as info:
         ns["f"](1)
     assert str(info.value) == (
-        "running this function outside a Sandbox call is not allowed in untrusted code "
+        "running untrusted code outside a Sandbox call is not allowed in untrusted code "
         "(p.py:1).\n\n"
         "    1 | def f(x):\n\n"
         "The host called a function of untrusted code directly, or the interpreter did after "
@@ -393,7 +393,7 @@ def test_a_del_smuggled_in_through_enum_names_does_not_run_later(
     gc.collect()
     assert "ran after the call" not in capsys.readouterr().out
     assert [type(e) for e in unraisable] == [RestrictedAccessError]
-    assert str(unraisable[0]).startswith("running this function outside a Sandbox call")
+    assert str(unraisable[0]).startswith("running untrusted code outside a Sandbox call")
 
 
 # -- builtins and print ---------------------------------------------------------------------
