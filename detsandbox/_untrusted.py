@@ -942,23 +942,40 @@ def _on_own(fn: Callable[..., Any], qualname: str) -> Callable[..., Any]:
     return guarded
 
 
-def _update_wrapper(wrapper: Any, wrapped: Any) -> Any:
-    """``functools.update_wrapper`` with its default attribute lists only.
-
-    Custom ``assigned``/``updated`` lists copy any attribute, ``__globals__``
-    and an error's ``obj`` included, around the guards.
-    """
+def _update_wrapper(
+    wrapper: Any,
+    wrapped: Any,
+    assigned: Any = functools.WRAPPER_ASSIGNMENTS,
+    updated: Any = functools.WRAPPER_UPDATES,
+) -> Any:
+    """``functools.update_wrapper`` with its default attribute lists only."""
+    _default_lists("update_wrapper", assigned, updated)
     _require_own(wrapper, "functools.update_wrapper")
     return _real_update_wrapper(wrapper, wrapped)
 
 
-def _wraps(wrapped: Any) -> Callable[[Any], Any]:
+def _wraps(
+    wrapped: Any,
+    assigned: Any = functools.WRAPPER_ASSIGNMENTS,
+    updated: Any = functools.WRAPPER_UPDATES,
+) -> Callable[[Any], Any]:
     """``functools.wraps`` with its default attribute lists only."""
+    _default_lists("wraps", assigned, updated)
 
     def decorator(wrapper: Any) -> Any:
         return _update_wrapper(wrapper, wrapped)
 
     return decorator
+
+
+def _default_lists(name: str, assigned: Any, updated: Any) -> None:
+    if assigned != functools.WRAPPER_ASSIGNMENTS or updated != functools.WRAPPER_UPDATES:
+        raise refusal(
+            f"functools.{name}() with its own assigned= or updated=",
+            qualname=f"functools.{name}",
+            advice="Custom attribute lists copy any attribute (__globals__, an error's obj) "
+            "around the guards. Leave them out.",
+        )
 
 
 _real_update_wrapper = functools.update_wrapper
