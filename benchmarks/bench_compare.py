@@ -318,10 +318,40 @@ def untrusted_policy() -> Policy:
     """Policy.strict(untrusted=True), if this build enforces it."""
     try:
         policy = Policy.strict(untrusted=True)
+    except Exception:
+        raise Unavailable(f"untrusted mode: {NOT_IN_BUILD}") from None
+    try:
         Sandbox(policy).exec("x = ().__class__", filename="<check>")
     except Exception:
         return policy  # refused: untrusted mode is enforced
     raise Unavailable(f"untrusted mode: {NOT_IN_BUILD}")
+
+
+def limited_policy(**limits: Any) -> Callable[[], Policy]:
+    """Policy.strict(limits=Limits(**limits)), if this build enforces limits.
+
+    The check: a budget of 1,000 instructions must stop 200,000 loop iterations.
+    """
+
+    def make() -> Policy:
+        try:
+            from detsandbox import Limits
+
+            policy = Policy.strict(limits=Limits(**limits))
+            probe = Sandbox(Policy.strict(limits=Limits(instructions=1000)))
+            spin = probe.exec(SPIN, filename="<check>")["spin"]
+        except Exception:
+            raise Unavailable(f"Limits: {NOT_IN_BUILD}") from None
+        try:
+            probe.call(spin, 200_000)
+        except Exception:
+            return policy  # stopped: limits are enforced
+        raise Unavailable(f"Limits: {NOT_IN_BUILD} (a 1,000-instruction budget did not stop)")
+
+    return make
+
+
+SPIN = "def spin(n):\n    for _ in range(n):\n        pass\n"
 
 
 def backend_sandbox(policy: Policy, backend: str) -> Sandbox:
@@ -1275,6 +1305,16 @@ def loop_arms(temporal: Temporal | None) -> list[Arm]:
             lambda: existing(lambda: Policy.deterministic(seed=1)),
         ),
         _arm("ds-untrusted", "detsandbox untrusted", lambda: existing(untrusted_policy)),
+        _arm(
+            "ds-timeout",
+            "detsandbox strict, Limits(timeout=3600)",
+            lambda: existing(limited_policy(timeout=3600.0)),
+        ),
+        _arm(
+            "ds-instructions",
+            "detsandbox strict, Limits(instructions=10**12)",
+            lambda: existing(limited_policy(instructions=10**12)),
+        ),
         _arm(
             "ds-process", "detsandbox process backend", lambda: existing(Policy.strict, "process")
         ),

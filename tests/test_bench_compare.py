@@ -130,13 +130,20 @@ def test_classify_reads_two_runs() -> None:
 
 
 def test_features_in_progress_are_detected_not_faked() -> None:
-    """Untrusted mode and the backends either work or say so; no numbers are made up."""
+    """Untrusted mode, limits and the backends either work or say so; no numbers are made up."""
     try:
         policy = bench.untrusted_policy()
     except bench.Unavailable as exc:
         assert str(exc) == "untrusted mode: not available in this build"
     else:
         assert policy.untrusted
+    for limits in ({"timeout": 3600.0}, {"instructions": 10**12}):
+        try:
+            policy = bench.limited_policy(**limits)()
+        except bench.Unavailable as exc:
+            assert str(exc).startswith("Limits: not available in this build")
+        else:
+            assert policy.limits is not None
     for backend in ("process", "subinterpreter"):
         try:
             bench.backend_sandbox(bench.Policy.strict(), backend)
