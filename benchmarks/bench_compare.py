@@ -681,8 +681,9 @@ REPLAY: dict[str, tuple[str, str]] = {
     ),
     "dapr-best_effort": (
         "yes",
-        "each activation replays the orchestration's history "
-        "(durabletask/worker.py, _OrchestrationExecutor.execute: old_events)",
+        "each activation replays the orchestration's history and raises NonDeterminismError "
+        "when its actions differ (durabletask/worker.py: _OrchestrationExecutor.execute, "
+        "_get_non_determinism_error)",
     ),
 }
 REPLAY["dapr-strict"] = REPLAY["dapr-best_effort"]
