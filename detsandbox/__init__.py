@@ -8,6 +8,9 @@ hook -> views and guards -> sandbox.
 from __future__ import annotations
 
 from . import lowlevel as lowlevel
+from ._backends import BackendInfo as BackendInfo
+from ._backends._protocol import RemoteModule as RemoteModule
+from ._backends._protocol import RemoteRef as RemoteRef
 from ._clock import Clock as Clock
 from ._importer import invalidate_caches as invalidate_caches
 from ._journal import Event as Event
@@ -15,6 +18,8 @@ from ._journal import Journal as Journal
 from ._limits import Limits as Limits
 from ._policy import Policy as Policy
 from ._sandbox import Sandbox as Sandbox
+from .errors import BackendError as BackendError
+from .errors import BackendUnavailableError as BackendUnavailableError
 from .errors import InstructionLimitError as InstructionLimitError
 from .errors import InvalidSourceError as InvalidSourceError
 from .errors import JournalError as JournalError
@@ -32,8 +37,13 @@ from .errors import SandboxIndentationError as SandboxIndentationError
 from .errors import SandboxSyntaxError as SandboxSyntaxError
 from .errors import SandboxTabError as SandboxTabError
 from .errors import TimeLimitError as TimeLimitError
+from .errors import TransferError as TransferError
+from .errors import WorkerCrashedError as WorkerCrashedError
 
 __all__ = [
+    "BackendError",
+    "BackendInfo",
+    "BackendUnavailableError",
     "Clock",
     "Event",
     "InstructionLimitError",
@@ -47,6 +57,8 @@ __all__ = [
     "Policy",
     "PolicyError",
     "RecursionLimitError",
+    "RemoteModule",
+    "RemoteRef",
     "ResourceLimitError",
     "RestrictedAccessError",
     "RestrictedImportError",
@@ -57,6 +69,8 @@ __all__ = [
     "SandboxSyntaxError",
     "SandboxTabError",
     "TimeLimitError",
+    "TransferError",
+    "WorkerCrashedError",
     "invalidate_caches",
 ]
 

@@ -20,9 +20,9 @@ modules the host's own import of them adds.
 
 from __future__ import annotations
 
+import _thread
 import importlib
 import sys
-import threading
 from collections.abc import Sequence
 from importlib.machinery import (
     ExtensionFileLoader,
@@ -64,9 +64,9 @@ class ModuleTable(dict[str, Any]):
 
     __slots__ = ("_importer",)
 
-    def __init__(self, importer: Importer) -> None:
-        super().__init__()
-        self._importer = importer
+    # No __init__: made with dict's own constructor (a Python __init__ would
+    # cost more than the rest of it), then given its Importer.
+    _importer: Importer
 
     def __missing__(self, name: str) -> Any:
         module = self._importer.lazy_passthrough(name)
@@ -201,17 +201,33 @@ def _resolve_name(name: str, package: str | None, level: int) -> str:
 class Importer:
     """Module table and import machinery of one Sandbox."""
 
+    # Slots: one Importer is made per Sandbox, and a slotted object is made
+    # (and, as garbage, traversed and freed) faster than one with a __dict__.
+    __slots__ = (
+        "__weakref__",
+        "_lock",
+        "_passthrough",
+        "_views",
+        "builtins",
+        "modules",
+        "path",
+        "policy",
+        "rules",
+        "views",
+    )
+
     def __init__(self, views: Views, policy: Policy, builtins: dict[str, Any]) -> None:
         self.views = views
         self.rules = views.rules
         self.policy = policy
         self.builtins = builtins
-        self.modules = ModuleTable(self)
+        self.modules = ModuleTable()
+        self.modules._importer = self
         self._views: dict[int, tuple[ModuleType, ModuleView]] = {}
         self._passthrough = views.passthrough
         #: this Sandbox's sys.path: where top-level fresh modules are found
         self.path = list(sys.path)
-        self._lock = threading.RLock()
+        self._lock = _thread.RLock()  # what threading.RLock() makes, without its Python frame
 
     # -- policy -------------------------------------------------------------
 
@@ -458,24 +474,28 @@ class Importer:
         # dict copy, which is several times cheaper than ModuleSpec().
         spec = ModuleSpec.__new__(ModuleSpec)
         spec.__dict__.update(found.__dict__)
-        spec.loader = SandboxLoader(self, real_loader, name, origin)  # type: ignore[assignment]
+        loader = SandboxLoader(self, real_loader, name, origin)
+        spec.loader = loader  # type: ignore[assignment]
         locations = found.submodule_search_locations
         if locations is not None:
             # A namespace package's _NamespacePath recomputes itself from its
             # parent in the *host's* sys.modules; take the paths it found.
-            spec.submodule_search_locations = list(getattr(locations, "_path", locations))
+            locations = spec.submodule_search_locations = list(
+                getattr(locations, "_path", locations)
+            )
         module = ModuleType(name)
         ns = module.__dict__
         ns["__spec__"] = spec
-        ns["__loader__"] = spec.loader
+        ns["__loader__"] = loader
         ns["__package__"] = name if locations is not None else name.rpartition(".")[0]
         ns["__builtins__"] = self.builtins
-        if spec.submodule_search_locations is not None:
-            ns["__path__"] = spec.submodule_search_locations
+        if locations is not None:
+            ns["__path__"] = locations
         if origin is not None:
             ns["__file__"] = origin
-            if spec.cached:
-                ns["__cached__"] = spec.cached
+            cached = spec.cached  # a property: read once
+            if cached:
+                ns["__cached__"] = cached
         elif locations is not None:
             ns["__file__"] = None  # a namespace package, as importlib leaves it
         self.modules[name] = module
@@ -490,7 +510,11 @@ class Importer:
         # then says "partially initialized module" in circular-import errors.
         spec._initializing = True  # type: ignore[attr-defined]
         try:
-            self.exec_fresh(module)
+            if origin is not None and isinstance(real_loader, SourceFileLoader):
+                # What exec_fresh() does for a source file, without asking the spec again.
+                exec(_compile.compile_file(origin, self.views.hot), ns)
+            else:
+                self.exec_fresh(module)
         except BaseException:
             if _dict_get(self.modules, name) is module:
                 del self.modules[name]

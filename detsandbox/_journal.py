@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from types import CodeType
 from typing import Any, Final, NamedTuple, final
 
 from .errors import JournalError
@@ -45,6 +46,14 @@ class Event(NamedTuple):
 
 
 _new_event = tuple.__new__
+
+
+def _line_at(code: CodeType, offset: int) -> int | None:
+    """The line of the instruction at ``offset``, as a frame's ``f_lineno`` says."""
+    for start, end, line in code.co_lines():
+        if start <= offset < end:
+            return line
+    return None
 
 
 class _Unencodable:
@@ -195,7 +204,7 @@ class Journal:
     ``Policy.replay(journal)`` needs nothing else.
     """
 
-    __slots__ = ("_events", "seed", "start_ns", "timezone")
+    __slots__ = ("_events", "_settled", "seed", "start_ns", "timezone")
 
     def __init__(
         self, *, seed: int, start_ns: int, timezone: str, events: Sequence[Event] = ()
@@ -205,11 +214,40 @@ class Journal:
         self.timezone = timezone
         # Plain tuples, not Events: CPython stops tracking a plain tuple of
         # atoms in the garbage collector, so a long journal costs no GC time.
-        self._events: list[tuple[str, str, Any, str]] = [(e[0], e[1], e[2], e[3]) for e in events]
+        # Recording appends (qualname, args, result, code, offset) instead,
+        # and _settle() turns the last two into the "file:line" when read.
+        self._events: list[tuple[Any, ...]] = [(e[0], e[1], e[2], e[3]) for e in events]
+        #: events before this index all hold their "file:line"
+        self._settled = len(self._events)
+
+    def _settle(self) -> list[tuple[Any, ...]]:
+        """The events, each with its location as ``file:line`` text."""
+        events = self._events
+        end = len(events)
+        if self._settled < end:
+            lines: dict[tuple[int, int], str] = {}  # codes stay alive in the events
+            for i in range(self._settled, end):
+                event = events[i]
+                if len(event) == 5:
+                    code, offset = event[3], event[4]
+                    key = (id(code), offset)
+                    where = lines.get(key)
+                    if where is None:
+                        where = lines[key] = f"{code.co_filename}:{_line_at(code, offset)}"
+                    events[i] = (event[0], event[1], event[2], where)
+            self._settled = end
+        return events
 
     @property
     def events(self) -> tuple[Event, ...]:
-        return tuple(_new_event(Event, e) for e in self._events)
+        return tuple(_new_event(Event, e) for e in self._settle())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled settled: code objects (recorded locations) do not pickle.
+        return (
+            _rebuild_journal,
+            (self.seed, self.start_ns, self.timezone, [tuple(e) for e in self._settle()]),
+        )
 
     @property
     def start(self) -> datetime:
@@ -223,10 +261,10 @@ class Journal:
         return len(self._events)
 
     def __iter__(self) -> Iterator[Event]:
-        return (_new_event(Event, e) for e in self._events)
+        return (_new_event(Event, e) for e in self._settle())
 
     def __getitem__(self, index: int) -> Event:
-        return _new_event(Event, self._events[index])
+        return _new_event(Event, self._settle()[index])
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Journal):
@@ -246,7 +284,7 @@ class Journal:
             "seed": self.seed,
             "start_ns": self.start_ns,
             "timezone": self.timezone,
-            "events": [[e[0], e[1], encode(e[2]), e[3]] for e in self._events],
+            "events": [[e[0], e[1], encode(e[2]), e[3]] for e in self._settle()],
         }
         return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
@@ -273,3 +311,12 @@ class Journal:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise JournalError(f"malformed detsandbox journal: {exc!r}") from None
+
+
+def _rebuild_journal(
+    seed: int, start_ns: int, timezone: str, events: list[tuple[Any, ...]]
+) -> Journal:
+    journal = Journal(seed=seed, start_ns=start_ns, timezone=timezone)
+    journal._events = events
+    journal._settled = len(events)
+    return journal

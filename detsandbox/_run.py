@@ -33,7 +33,7 @@ _ADVICE: Final = (
 )
 
 
-def _no_record(event: tuple[str, str, Any, str]) -> None:
+def _no_record(event: tuple[Any, ...]) -> None:
     raise AssertionError("not recording")  # pragma: no cover
 
 
@@ -100,7 +100,7 @@ class Run:
         #: recording or replaying: calls go through intercept()
         self.journaling = self.recording or self.replaying
         #: appends one Event to the journal being recorded
-        self.record: Callable[[tuple[str, str, Any, str]], None] = (
+        self.record: Callable[[tuple[Any, ...]], None] = (
             self.journal._events.append
             if self.recording and self.journal is not None
             else _no_record
@@ -113,7 +113,7 @@ class Run:
         self.ids = StableIds()
         self.position = 0
         #: the replayed journal's events (the list itself, read in place)
-        self.events: list[tuple[str, str, Any, str]] = (
+        self.events: list[tuple[Any, ...]] = (
             self.journal._events if self.replaying and self.journal is not None else []
         )
         #: the first NondeterminismError raised, even if the code caught it

@@ -13,10 +13,11 @@ import builtins
 import itertools
 import os
 import sys
+import weakref
 from collections.abc import Callable, Mapping
 from importlib.machinery import ModuleSpec
 from types import MappingProxyType, ModuleType, TracebackType
-from typing import Any, ParamSpec, Self, TypeVar, final
+from typing import TYPE_CHECKING, Any, ParamSpec, Self, TypeVar, cast, final, overload
 
 from . import _compile, _source
 from ._clock import Clock
@@ -29,6 +30,11 @@ from ._run import Run
 from ._untrusted import Gate, allowed_modules
 from ._views import views_for
 from .errors import InvalidSourceError, PolicyError, SandboxError
+
+if TYPE_CHECKING:
+    from ._backends import BackendInfo
+    from ._backends._protocol import RemoteRef
+    from ._backends._remote import Remote
 
 __all__ = ["Sandbox"]
 
@@ -75,6 +81,11 @@ def _clean_traceback(exc: BaseException) -> None:
     exc.__traceback__ = kept[0]
 
 
+def _is_target(text: str) -> bool:
+    module, colon, attr = text.partition(":")
+    return bool(colon) and all(p.isidentifier() for p in (*module.split("."), *attr.split(".")))
+
+
 @final
 class Sandbox:
     """One isolated world: one workflow run, one plugin instance, one test.
@@ -87,11 +98,25 @@ class Sandbox:
         ns = sb.exec(source, filename="wf.py")  # run source as a fresh module
         mod = sb.import_module("app.workflow")  # a fresh copy of a host module
         value = sb.call(mod.run, 1, x=2)
+
+    ``backend`` chooses where it runs: ``"inprocess"`` (what ``"auto"``
+    picks), ``"subinterpreter"`` or ``"process"``; see docs/backends.md and
+    :attr:`backend_info`.
     """
 
-    __slots__ = ("__weakref__", "_builtins", "_closed", "_importer", "_policy", "_run", "_views")
+    __slots__ = (
+        "__weakref__",
+        "_backend",
+        "_builtins",
+        "_closed",
+        "_importer",
+        "_policy",
+        "_remote",
+        "_run",
+        "_views",
+    )
 
-    def __init__(self, policy: Policy | None = None) -> None:
+    def __init__(self, policy: Policy | None = None, *, backend: str = "auto") -> None:
         if policy is None:
             policy = _DEFAULT_POLICY
         elif not isinstance(policy, Policy):
@@ -100,6 +125,12 @@ class Sandbox:
                 "build one with Policy.strict()"
             )
         self._policy = policy
+        self._backend = backend
+        self._remote: Remote | None = None
+        self._closed = False
+        if backend != "auto" and backend != "inprocess":
+            self._open_remote(backend)
+            return
         self._run = Run(policy) if policy.mode != "strict" else None
         self._views = views = views_for(policy)
         # An empty module dict takes the template with CPython's fast copy.
@@ -114,7 +145,16 @@ class Sandbox:
             ns["__import__"] = importer.__import__
         ns[MARKER] = self
         importer.modules["builtins"] = module
-        self._closed = False
+        if backend != "auto":
+            self._choose()  # validates the name
+
+    def _open_remote(self, backend: str) -> None:
+        from ._backends import open_remote
+
+        info = self._choose()
+        self._run = None
+        self._remote = remote = open_remote(info.name, self._policy)
+        weakref.finalize(self, remote.close)
 
     # -- public API ---------------------------------------------------------
 
@@ -124,21 +164,44 @@ class Sandbox:
         return self._policy
 
     @property
+    def backend_info(self) -> BackendInfo:
+        """Which backend runs this Sandbox, why, and why not each of the others."""
+        return self._choose()
+
+    def _choose(self) -> BackendInfo:
+        from ._backends import choose
+
+        return choose(self._backend, self._policy)
+
+    @property
     def clock(self) -> Clock:
         """The logical clock of a deterministic Sandbox; the host may advance it.
 
-        Raises SandboxError in strict mode, which has no clock of its own.
+        Raises SandboxError in strict mode, which has no clock of its own. On a
+        remote backend it reads and moves the worker's clock.
         """
+        if self._remote is not None:
+            self._remote_deterministic("clock.__repr__", ())  # raises in strict mode
+            from ._backends._remote import RemoteClock
+
+            return cast(Clock, RemoteClock(self._remote))
         return self._deterministic("clock").clock
 
     @property
     def seed(self) -> int:
         """The seed every random value of a deterministic Sandbox derives from."""
+        if self._remote is not None:
+            return int(self._remote_deterministic("seed"))
         return self._deterministic("seed").seed
 
     @property
     def journal(self) -> Journal:
-        """The journal being recorded (``record=True``) or replayed."""
+        """The journal being recorded (``record=True``) or replayed.
+
+        On a remote backend, a copy of the worker's journal as it is now.
+        """
+        if self._remote is not None:
+            return cast(Journal, self._remote_deterministic("journal"))
         journal = self._deterministic("journal").journal
         if journal is None:
             raise SandboxError(
@@ -153,10 +216,19 @@ class Sandbox:
         Call it when the replayed run is over: a call that the code no longer
         makes shows up only here.
         """
+        if self._remote is not None:
+            self._remote_deterministic("finish_replay", ())
+            return
         run = self._deterministic("finish_replay()")
         if not run.replaying:
             raise SandboxError("finish_replay() is for a Sandbox made with Policy.replay()")
         run.finish()
+
+    def _remote_deterministic(self, what: str, args: tuple[Any, ...] | None = None) -> Any:
+        # The worker's own Sandbox raises the same errors as an in-process one.
+        assert self._remote is not None
+        self._check_open()
+        return self._remote.attr(what, args)
 
     def _deterministic(self, what: str) -> Run:
         if self._run is None:
@@ -168,7 +240,16 @@ class Sandbox:
 
     @property
     def modules(self) -> Mapping[str, ModuleType]:
-        """A read-only view of this Sandbox's module table (its ``sys.modules``)."""
+        """A read-only view of this Sandbox's module table (its ``sys.modules``).
+
+        In-process only: on a remote backend the modules live in the worker.
+        """
+        if self._remote is not None:
+            raise SandboxError(
+                f"Sandbox.modules is in-process only; this Sandbox runs on the "
+                f"{self._remote.backend} backend, whose modules live in the worker: use "
+                "import_module(name) to get a handle to one"
+            )
         return MappingProxyType(self._importer.modules)
 
     def exec(
@@ -190,6 +271,8 @@ class Sandbox:
             raise InvalidSourceError(
                 f"Sandbox.exec() expects name to be a module name such as 'wf', got {name!r}"
             )
+        if self._remote is not None:
+            return self._remote.exec(text, filename, name)
         code = _compile.compile_string(text, filename, self._views.hot)
         module = ModuleType(name)
         ns = module.__dict__
@@ -223,6 +306,8 @@ class Sandbox:
                 f"Sandbox.import_module() expects a module name such as 'app.workflow', "
                 f"got {name!r}"
             )
+        if self._remote is not None:
+            return self._remote.import_module(name)
         token = current.set(self)
         try:
             return self._importer.import_(name)
@@ -232,11 +317,28 @@ class Sandbox:
         finally:
             current.reset(token)
 
-    def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        """Call ``fn(*args, **kwargs)`` in this Sandbox and return its result."""
+    @overload
+    def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T: ...
+    @overload
+    def call(self, fn: str | RemoteRef, /, *args: Any, **kwargs: Any) -> Any: ...
+    def call(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        """Call ``fn(*args, **kwargs)`` in this Sandbox and return its result.
+
+        ``fn`` is a callable from this Sandbox, or ``"package.module:function"``
+        (imported into this Sandbox). On a remote backend it may be a
+        RemoteRef, and arguments and result cross pickled.
+        """
         self._check_open()
+        if self._remote is not None:
+            if not isinstance(fn, str) or _is_target(fn):
+                return self._remote.call(fn, args, kwargs)
+        elif isinstance(fn, str) and _is_target(fn):
+            fn = self._target(fn)
         if not callable(fn):
-            raise InvalidSourceError(f"Sandbox.call() expects a callable, got {type(fn).__name__}")
+            raise InvalidSourceError(
+                "Sandbox.call() expects a callable or 'package.module:function', got "
+                + (repr(fn) if isinstance(fn, str) else type(fn).__name__)
+            )
         token = current.set(self)
         try:
             return fn(*args, **kwargs)
@@ -246,9 +348,22 @@ class Sandbox:
         finally:
             current.reset(token)
 
+    def _target(self, target: str) -> Any:
+        module, _, attr = target.partition(":")
+        obj: Any = self.import_module(module)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+        return obj
+
     def close(self) -> None:
-        """Drop every module of this Sandbox. Further use raises SandboxError."""
+        """Drop every module of this Sandbox. Further use raises SandboxError.
+
+        A remote Sandbox gives its worker back (a worker process exits).
+        """
         self._closed = True
+        if self._remote is not None:
+            self._remote.close()
+            return
         self._importer.modules.clear()
 
     def __enter__(self) -> Self:
@@ -258,6 +373,9 @@ class Sandbox:
         self.close()
 
     def __repr__(self) -> str:
+        if self._remote is not None:
+            state = "closed" if self._closed else self._remote.backend
+            return f"<detsandbox.Sandbox {self._policy.mode}, {state}>"
         count = len(self._importer.modules)
         state = "closed" if self._closed else f"{count} module{'s' if count != 1 else ''}"
         return f"<detsandbox.Sandbox {self._policy.mode}, {state}>"

@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from types import CodeType, FrameType
+from types import FrameType
 from typing import Any, Final
 
 from . import _guards
@@ -64,13 +64,16 @@ class Substitution:
 
 
 _getframe = sys._getframe
-# NamedTuple's generated __new__ is a Python function; this is the C one.
-_new_event = tuple.__new__
+_MUTABLE: Final = frozenset({list, dict, bytearray, set})  # a set: one hash, not four compares
 
 
 def current_run() -> Run | None:
     """The Run of the sandbox whose code is calling (found on the stack)."""
-    frame: FrameType | None = sys._getframe(1)
+    return _run_from(sys._getframe(1))
+
+
+def _run_from(frame: FrameType | None) -> Run | None:
+    """The Run of the innermost sandboxed frame from ``frame`` outwards."""
     while frame is not None:
         sandbox = frame.f_builtins.get(MARKER)
         if sandbox is not None:
@@ -80,78 +83,112 @@ def current_run() -> Run | None:
     return None
 
 
-class Substitute(Guard):
-    """A catalogued callable answered by the Sandbox's deterministic state."""
+# Files of sandboxed code outside the standard library, learnt by _record:
+# a dict lookup of a string, whose hash is cached, costs less than the
+# str.startswith() that decides it. Bounded; cleared when full.
+_USER_FILES: dict[str, bool] = {}
+_USER_FILES_MAX: Final = 4096
 
-    __slots__ = ("_every", "_getter", "_impl", "_method", "_rebuild", "_subst")
+
+def _record(run: Run, qualname: str, summary: str, kept: Any, frame: FrameType | None) -> None:
+    """Append one event to the journal ``run`` records.
+
+    ``frame`` is the sandboxed frame that made the call (None if the call
+    came from host code). Its code and instruction offset are kept, not its
+    ``file:line``: the line number and the text cost more than the rest of a
+    recorded call, so the Journal makes them when it is read.
+    """
+    if frame is not None:
+        filename = frame.f_code.co_filename
+        if _USER_FILES.get(filename) or not filename.startswith(_STDLIB):
+            if len(_USER_FILES) >= _USER_FILES_MAX:
+                _USER_FILES.clear()
+            _USER_FILES[filename] = True
+            run.record((qualname, summary, kept, frame.f_code, frame.f_lasti))
+            return
+    # Host code, or a fresh stdlib module calling on the user's behalf: the
+    # user's line, which only the live stack knows.
+    run.record((qualname, summary, kept, location()))
+
+
+class Substitute(Guard):
+    """A catalogued callable answered by the Sandbox's deterministic state.
+
+    Constructing one for a clock read, a ``random`` function or ``uuid4``
+    gives a :class:`_Quick`, whose ``__call__`` answers their usual calls
+    without the generic path (:meth:`_answer`).
+    """
+
+    __slots__ = ("_every", "_getter", "_impl", "_journaled", "_qualname", "_rebuild", "_unbound")
+
+    def __new__(cls, wrapped: Any, rule: Rule, subst: Substitution, *, skip: int = 0) -> Substitute:
+        if (
+            cls is Substitute
+            and not skip
+            and (subst.every_call or rule.when is When.ALWAYS)
+            and subst.journaled
+            and subst.rebuild is None
+            and (
+                subst.getter is not None
+                or subst.impl is _uuid4
+                or (subst.impl is _random_fn and _draw_method(wrapped) is not None)
+            )
+        ):
+            cls = _Quick
+        return object.__new__(cls)
 
     def __init__(self, wrapped: Any, rule: Rule, subst: Substitution, *, skip: int = 0) -> None:
         super().__init__(wrapped, rule, skip=skip)
-        self._subst = subst
         self._impl = subst.impl
         self._getter = subst.getter
         self._rebuild = subst.rebuild
+        self._journaled = subst.journaled
+        self._qualname = rule.qualname
         # random.random and friends: the same method of the Run's generator.
-        name = getattr(wrapped, "__name__", "")
-        self._method = (
-            operator.attrgetter(f"rng.{name}")
-            if subst.impl is _random_fn and name != "seed" and name.isidentifier()
-            else None
-        )
+        self._unbound = _draw_method(wrapped) if subst.impl is _random_fn else None
         # Substitute every call, without asking the rule which ones it refuses.
         self._every = subst.every_call or rule.when is When.ALWAYS
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if not self._every and not refuses(self._rule.when, args[self._skip :], kwargs):
             return self._real(*args, **kwargs)
-        # The caller is almost always the sandboxed frame itself.
-        frame = _getframe(1)
+        return self._answer(_getframe(1), args, kwargs)
+
+    def _compute(self, run: Run, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if self._unbound is not None:
+            return self._unbound(run.rng, *args, **kwargs)
+        if self._getter is not None and not args and not kwargs:
+            return self._getter(run)
+        return self._impl(run, self._real, args, kwargs)
+
+    def _answer(self, frame: FrameType, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """The substituted call made by ``frame``: computed, recorded or replayed."""
         sandbox = frame.f_builtins.get(MARKER)
-        run = sandbox._run if sandbox is not None else current_run()
+        run = sandbox._run if sandbox is not None else _run_from(frame.f_back)
         if run is None:
             raise violation(self._rule, call=True)
-        # Inline, not through Run.intercept: a substituted call, recorded or
-        # replayed, should cost about a microsecond.
         skip = self._skip
-        if not run.journaling:
-            if self._method is not None:
-                return self._method(run)(*args, **kwargs)
-            if self._getter is not None and not args and not kwargs:
-                value = self._getter(run)
-            else:
-                value = self._impl(run, self._real, args, kwargs)
-        elif run.recording:
-            # Summarised before the call: shuffle() changes its argument.
-            summary = summarize(args[skip:], kwargs) if len(args) > skip or kwargs else ""
-            if self._method is not None:
-                value = self._method(run)(*args, **kwargs)
-            elif self._getter is not None and not args and not kwargs:
-                value = self._getter(run)
-            else:  # a call that raises leaves no event
-                value = self._impl(run, self._real, args, kwargs)
-            key = (frame.f_code, frame.f_lasti)
-            where = _WHERE.get(key)
-            if where is None:
-                where = _where(frame, key)
-            if type(value) in _MUTABLE or not self._subst.journaled:
-                kept = detached(value) if self._subst.journaled else None
-            else:
-                kept = value
-            run.record((self._rule.qualname, summary, kept, where))
+        # Summarised before the call: shuffle() changes its argument.
+        journaled = run.journaling and (len(args) > skip or kwargs)
+        summary = summarize(args[skip:], kwargs) if journaled else ""
+        if not run.replaying:
+            value = self._compute(run, args, kwargs)  # a call that raises leaves no event
+            if run.recording:
+                if not self._journaled:
+                    kept = None
+                elif type(value) in _MUTABLE:
+                    kept = detached(value)
+                else:
+                    kept = value
+                _record(run, self._qualname, summary, kept, frame if sandbox is not None else None)
         else:
-            summary = summarize(args[skip:], kwargs) if len(args) > skip or kwargs else ""
             # Computed first, to keep state in step and so that a call that
             # raised when recorded (and left no event) raises again here.
-            if self._method is not None:
-                value = self._method(run)(*args, **kwargs)
-            elif self._getter is not None and not args and not kwargs:
-                value = self._getter(run)
-            else:
-                value = self._impl(run, self._real, args, kwargs)
+            value = self._compute(run, args, kwargs)
             # The matching event, inline; Run.expect() explains a mismatch.
             # No lock: sandboxed code cannot start threads, so one Sandbox
             # replays one call at a time.
-            qualname = self._rule.qualname
+            qualname = self._qualname
             events = run.events
             pos = run.position
             if pos < len(events):
@@ -163,28 +200,81 @@ class Substitute(Guard):
             else:
                 event = run.expect(qualname, summary)
             recorded = event[2]
-            if self._subst.journaled and type(recorded) is not _Unencodable:
+            if self._journaled and type(recorded) is not _Unencodable:
                 value = recorded if type(recorded) not in _MUTABLE else detached(recorded)
         rebuild = self._rebuild
         return value if rebuild is None else rebuild(value)
 
 
-# (code, instruction) -> "file:line" of recorded call sites: f_lineno and the
-# formatting cost more than the rest of a recorded call. Bounded; cleared when full.
-_WHERE: dict[tuple[CodeType, int], str] = {}
-_WHERE_MAX: Final = 4096
-_MUTABLE: Final = (list, dict, bytearray, set)
+class _Quick(Substitute):
+    """Clock reads (``time.time()``), ``random`` functions and ``uuid.uuid4()``,
+    answered, recorded and replayed here; calls from host code and replayed
+    calls with arguments go through :meth:`_answer`.
+
+    The Sandbox is found in the calling frame's builtins, as ``_answer``
+    does; events are appended (see :func:`_record`) and matched inline.
+    """
+
+    __slots__ = ()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        frame = _getframe(1)
+        sandbox = frame.f_builtins.get(MARKER)
+        run = sandbox._run if sandbox is not None else None
+        if run is None:
+            return self._answer(frame, args, kwargs)
+        draw = self._unbound
+        if args or kwargs:
+            if draw is None or run.replaying:  # a clock read or uuid4() with arguments
+                return self._answer(frame, args, kwargs)
+            if not run.recording:
+                return draw(run.rng, *args, **kwargs)
+            summary = summarize(args, kwargs)  # before the call: shuffle() changes it
+            value = draw(run.rng, *args, **kwargs)
+            kept = detached(value) if type(value) in _MUTABLE else value  # sample()'s list
+        else:
+            getter = self._getter
+            if getter is not None:
+                # A read changes nothing: replay needs its value only for an
+                # unencodable result (below), the others keep generators in step.
+                value = getter(run) if not run.replaying else None
+            elif draw is not None:
+                value = draw(run.rng)  # random() or getstate(): nothing to copy
+            else:  # uuid4(), as _uuid4() builds it
+                value = _new_uuid(_UUID)
+                _set_uuid_int(value, (run.rng.getrandbits(128) & _VERSION_MASK) | _VERSION_4)
+                _set_uuid_safe(value, _UNKNOWN)
+            if not run.journaling:
+                return value
+            if run.replaying:  # as _answer() replays, inline
+                pos = run.position
+                try:
+                    event = run.events[pos]
+                except IndexError:
+                    event = None
+                if event is None or event[0] != self._qualname or event[1]:
+                    event = run.expect(self._qualname, "")  # raises: explains the mismatch
+                run.position = pos + 1
+                recorded = event[2]
+                kind = type(recorded)
+                if kind is _Unencodable:
+                    return value if getter is None else getter(run)
+                return recorded if kind not in _MUTABLE else detached(recorded)
+            summary, kept = "", value
+        code = frame.f_code
+        if _USER_FILES.get(code.co_filename):  # as _record() does, inline
+            run.record((self._qualname, summary, kept, code, frame.f_lasti))
+        else:
+            _record(run, self._qualname, summary, kept, frame)
+        return value
 
 
-def _where(frame: FrameType, key: tuple[CodeType, int]) -> str:
-    code = frame.f_code
-    if MARKER in frame.f_builtins and not code.co_filename.startswith(_STDLIB):
-        where = f"{code.co_filename}:{frame.f_lineno}"
-        if len(_WHERE) >= _WHERE_MAX:
-            _WHERE.clear()
-        _WHERE[key] = where
-        return where
-    return location()  # a fresh stdlib module: the user's line, found each time
+def _draw_method(wrapped: Any) -> Any:
+    """``random.Random``'s method of ``wrapped``'s name, if it has one (not seed)."""
+    name = getattr(wrapped, "__name__", "")
+    if name == "seed" or not isinstance(name, str) or not name.isidentifier():
+        return None
+    return getattr(random.Random, name, None)
 
 
 class Recorded(Guard):
@@ -383,19 +473,23 @@ def _secrets(run: Run, real: Any, args: tuple[Any, ...], kwargs: dict[str, Any])
     return getattr(rng, name)(*args, **kwargs)  # the rest of SystemRandom's API
 
 
-_object_new = object.__new__
-_object_set = object.__setattr__
-_VERSION_MASK: Final = ~((0xC000 << 48) | (0xF000 << 64))
+_UUID: Final = uuid.UUID
+# object.__new__ and the slots' own setters: UUID.__setattr__ refuses, and
+# UUID(int=n, version=4) parses its arguments, most of the cost of uuid4().
+_new_uuid = object.__new__
+_set_uuid_int = vars(uuid.UUID)["int"].__set__
+_set_uuid_safe = vars(uuid.UUID)["is_safe"].__set__
+# Keeps all but the variant and version bits (a positive mask: faster than ~).
+_VERSION_MASK: Final = ((1 << 128) - 1) ^ ((0xC000 << 48) | (0xF000 << 64))
 _VERSION_4: Final = (0x8000 << 48) | (4 << 76)
 _UNKNOWN: Final = uuid.SafeUUID.unknown
 
 
 def _uuid4(run: Run, real: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    # What UUID(int=n, version=4) builds, without its argument parsing (most
-    # of the cost of uuid4() itself): the RFC 4122 variant and version bits.
-    u = _object_new(uuid.UUID)
-    _object_set(u, "int", (run.rng.getrandbits(128) & _VERSION_MASK) | _VERSION_4)
-    _object_set(u, "is_safe", _UNKNOWN)
+    # What UUID(int=n, version=4) builds: the RFC 4122 variant and version bits.
+    u = _new_uuid(_UUID)
+    _set_uuid_int(u, (run.rng.getrandbits(128) & _VERSION_MASK) | _VERSION_4)
+    _set_uuid_safe(u, _UNKNOWN)
     return u
 
 

@@ -124,6 +124,8 @@ _HIDDEN: Final = {
     # Its namespace= puts any dunder (__del__) on a class, around the
     # checks on class bodies; class statements with annotations do the job.
     "dataclasses": frozenset({"make_dataclass"}),
+    # Metaclasses build classes from a dict, around the checks on class bodies.
+    "enum": frozenset({"EnumType", "EnumMeta"}),
     # A capsule is a raw C pointer.
     "datetime": frozenset({"datetime_CAPI"}),
     # Clears the host's compiled-pattern cache.
@@ -665,7 +667,12 @@ def make_builtins(views: Views, trusted: dict[str, Any]) -> dict[str, Any]:
                 advice="It builds a class from a dict, around the checks on class bodies. "
                 "Use a class statement instead.",
             )
-        return views.class_view_of(_real_type(obj))
+        cls = views.class_view_of(_real_type(obj))
+        if issubclass(cls, _real_type):
+            # A metaclass builds classes from a dict when called with three
+            # arguments: hand out something that only answers type(x).
+            return type if cls is _real_type else _metaclass_guard(cls)
+        return cls
 
     items: dict[str, Any] = {}
     for name, value in trusted.items():
@@ -711,6 +718,21 @@ def _enter(value: Any = None) -> Any:
             "through Sandbox.call(fn, ...), which applies the policy and its limits.",
         )
     return value
+
+
+def _metaclass_guard(meta: type) -> Callable[..., Any]:
+    def metaclass(*args: Any, **kwargs: Any) -> Any:
+        if len(args) == 3:
+            raise refusal(
+                f"calling the metaclass {meta.__qualname__} with three arguments",
+                qualname=f"{meta.__qualname__}",
+                advice="It builds a class from a dict, around the checks on class bodies. "
+                "Use a class statement instead.",
+            )
+        return meta(*args, **kwargs)
+
+    metaclass.__name__ = metaclass.__qualname__ = meta.__name__
+    return metaclass
 
 
 def _iter_unpack_sequence_(it: Any, spec: Any, _getiter_: Callable[[Any], Any]) -> Any:

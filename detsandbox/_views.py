@@ -377,14 +377,24 @@ _VIEWS: dict[tuple[object, ...], Views] = {}
 _VIEWS_LOCK = threading.Lock()
 
 
+# The last policy asked about, weakly, and its Views: a Sandbox is usually
+# made with the same Policy object as the one before, and this skips
+# building and hashing its restrictions key.
+_last: tuple[weakref.ref[Policy], Views] | None = None
+
+
 def views_for(policy: Policy) -> Views:
     """The shared Views of ``policy``: one per ``policy.restrictions``."""
+    global _last
+    last = _last
+    if last is not None and last[0]() is policy:
+        return last[1]
     key = policy.restrictions
-    try:
-        return _VIEWS[key]
-    except KeyError:
+    views = _VIEWS.get(key)
+    if views is None:
         with _VIEWS_LOCK:
             views = _VIEWS.get(key)
             if views is None:
                 views = _VIEWS[key] = Views(rules_for(policy), policy)
-            return views
+    _last = (weakref.ref(policy), views)
+    return views

@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "BackendError",
+    "BackendUnavailableError",
     "InstructionLimitError",
     "InvalidSourceError",
     "JournalError",
@@ -27,6 +29,8 @@ __all__ = [
     "SandboxSyntaxError",
     "SandboxTabError",
     "TimeLimitError",
+    "TransferError",
+    "WorkerCrashedError",
 ]
 
 
@@ -182,3 +186,38 @@ class RecursionLimitError(ResourceLimitError, RecursionError):
 
 class OutputLimitError(ResourceLimitError):
     """Sandboxed code printed more than ``Limits.output`` characters."""
+
+
+class BackendError(SandboxError, RuntimeError):
+    """A backend that runs a Sandbox in a worker process or subinterpreter failed."""
+
+
+class BackendUnavailableError(BackendError, NotImplementedError):
+    """The backend asked for cannot run on this CPython or platform; the message says why."""
+
+
+class TransferError(BackendError, TypeError):
+    """A value could not cross into or out of a worker process or subinterpreter.
+
+    Values cross pickled; the message names the value and its type.
+    """
+
+
+class WorkerCrashedError(BackendError):
+    """The worker process running a Sandbox died (a segfault, ``os._exit``, abort, a kill).
+
+    ``exitcode`` is its exit status, or minus the number of the signal that
+    ended it (as :attr:`subprocess.Popen.returncode`), None when unknown. The
+    Sandbox gets a fresh worker on its next call; its modules start over.
+    """
+
+    def __init__(self, message: str, *, exitcode: int | None = None) -> None:
+        super().__init__(message)
+        self.exitcode = exitcode
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_crashed_error, (self.args[0], self.exitcode))
+
+
+def _rebuild_crashed_error(message: str, exitcode: int | None) -> WorkerCrashedError:
+    return WorkerCrashedError(message, exitcode=exitcode)

@@ -41,6 +41,7 @@ PAGES = [
     "replay.md",
     "design.md",
     "security.md",
+    "backends.md",
     "comparison.md",
 ]
 FILES = [DOCS / page for page in PAGES] + [ROOT / "README.md"]

@@ -26,6 +26,8 @@ import pytest
 
 import detsandbox
 from detsandbox import (
+    BackendError,
+    BackendUnavailableError,
     InstructionLimitError,
     InvalidSourceError,
     JournalError,
@@ -45,6 +47,8 @@ from detsandbox import (
     SandboxSyntaxError,
     SandboxTabError,
     TimeLimitError,
+    TransferError,
+    WorkerCrashedError,
 )
 from detsandbox import errors as errors_module
 
@@ -72,6 +76,10 @@ TREE = [
     (MemoryLimitError, MemoryError),
     (RecursionLimitError, RecursionError),
     (OutputLimitError, ResourceLimitError),
+    (BackendError, RuntimeError),
+    (BackendUnavailableError, NotImplementedError),
+    (TransferError, TypeError),
+    (WorkerCrashedError, BackendError),
 ]
 
 
@@ -167,6 +175,14 @@ def test_restricted_access_error_pickles_with_its_attributes() -> None:
     assert (bare.filename, bare.lineno) == (None, None)
     again = pickle.loads(pickle.dumps(bare))
     assert (again.qualname, again.filename, again.lineno) == ("os.environ", None, None)
+
+
+def test_worker_crashed_error_pickles_with_its_exit_code() -> None:
+    error = WorkerCrashedError("the process worker was killed by SIGSEGV", exitcode=-11)
+    for again in _roundtrips(error):
+        assert type(again) is WorkerCrashedError
+        assert (again.args, again.exitcode) == (error.args, -11)
+    assert WorkerCrashedError("went away").exitcode is None
 
 
 def test_restricted_access_error_attributes_are_keyword_only() -> None:
@@ -409,13 +425,15 @@ for call in (lambda: exec('if 1:\\npass'), lambda: compile('\\tx = 1', 'c.py', '
 
 @pytest.mark.parametrize(
     ("fn", "type_name"),
-    [(5, "int"), (None, "NoneType"), ("len", "str"), ([len], "list")],
+    [(5, "int"), (None, "NoneType"), ("len", "'len'"), ([len], "list")],
     ids=["int", "None", "str", "list"],
 )
 def test_call_requires_a_callable(fn: object, type_name: str) -> None:
     with pytest.raises(InvalidSourceError) as info:
         Sandbox().call(fn)  # type: ignore[arg-type]
-    assert str(info.value) == f"Sandbox.call() expects a callable, got {type_name}"
+    assert str(info.value) == (
+        f"Sandbox.call() expects a callable or 'package.module:function', got {type_name}"
+    )
 
 
 def test_call_passes_arguments_and_errors_through() -> None:

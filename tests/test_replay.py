@@ -181,6 +181,61 @@ def test_locations_of_an_imported_module(tmp_path: pathlib.Path) -> None:
     assert list(sb.journal) == [Event("time.monotonic", "", 0.0, f"{module}:4")]
 
 
+def test_locations_are_the_calling_lines_when_the_journal_is_read_later() -> None:
+    # Recording keeps the caller's code and instruction; the line is worked
+    # out when the journal is read, after these frames have finished.
+    sb = Sandbox(Policy.deterministic(record=True))
+    ns = sb.exec(
+        textwrap.dedent(
+            """
+            import random, time, uuid
+            def gen():
+                yield time.time()
+                yield random.random()
+            def wf():
+                values = [time.monotonic() for _ in range(2)]
+                values += list(gen())
+                values.append(max(
+                    0.0,
+                    random.random(),
+                ))
+                return values, uuid.uuid4()
+            """
+        ),
+        filename="wf.py",
+    )
+    sb.call(ns["wf"])
+    first = [e.location for e in sb.journal]  # read midway: recording goes on
+    sb.call(ns["wf"])
+    expected = ["wf.py:7", "wf.py:7", "wf.py:4", "wf.py:5", "wf.py:11", "wf.py:13"]
+    assert first == expected
+    assert [e.location for e in sb.journal] == expected * 2
+    assert [e.qualname for e in sb.journal][:6] == [
+        "time.monotonic",
+        "time.monotonic",
+        "time.time",
+        "random.random",
+        "random.random",
+        "uuid.uuid4",
+    ]
+
+
+def test_an_unread_recording_replays_and_serialises_like_a_read_one() -> None:
+    source = "import random, time\ndef wf():\n    return time.time() + random.random()\n"
+    sb = Sandbox(Policy.deterministic(record=True))
+    ns = sb.exec(source, filename="wf.py")
+    value = sb.call(ns["wf"])
+    again = Sandbox(Policy.replay(sb.journal))  # the journal object itself, never read
+    assert again.call(again.exec(source, filename="wf.py")["wf"]) == value
+    again.finish_replay()
+    events = json.loads(sb.journal.to_json())["events"]
+    assert [(e[0], e[1], e[3]) for e in events] == [
+        ("time.time", "", "wf.py:3"),
+        ("random.random", "", "wf.py:3"),
+    ]
+    assert events[0][2] + events[1][2] == value
+
+
 def test_argument_summaries_never_hold_addresses_and_are_bounded() -> None:
     journal, _ = recorded(
         """

@@ -1,0 +1,393 @@
+"""The process backend: each Sandbox runs in a worker process of its own.
+
+Why a fork server and not spawn: a spawned interpreter costs 50-100 ms to
+start and import detsandbox, far over the 1 ms a run may cost. Why not fork
+the host: the host may have threads and arbitrary state, and its hash
+secret is whatever it started with. So the host spawns one small *zygote*
+per hash seed (``python -c``, with ``PYTHONHASHSEED`` derived from the
+Policy), which imports and warms detsandbox once and then forks a worker per
+Sandbox. Every worker is a fresh fork of that clean zygote: it inherits the
+seeded hash secret (so set order and ``str`` hashes are the same for all
+code in it, passthrough and C code included) and no run ever sees what an
+earlier run left, because a worker serves one Sandbox and exits. The zygote
+forks a few workers ahead, so taking one costs only a message.
+
+The zygote talks to the host over a ``SOCK_SEQPACKET`` socket pair; each
+worker's own socket is handed to the host with ``SCM_RIGHTS``. Workers die
+with the zygote (``PR_SET_PDEATHSIG``), and the zygote with the host (end
+of file on its socket), so nothing outlives the host.
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import contextlib
+import math
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Final
+
+from .._policy import Policy
+from ..errors import BackendError, MemoryLimitError, ResourceLimitError
+from ._protocol import Closed, Conn, Server
+
+if TYPE_CHECKING:
+    from .._sandbox import Sandbox
+
+__all__ = ["ProcessPool", "hash_seed", "unavailable"]
+
+_MSG: Final = struct.Struct("!qq")
+_FORK: Final = 1
+_STATUS: Final = 2
+_UNKNOWN: Final = 1 << 40
+_PREFORK: Final = 2
+_PACKAGE_ROOT: Final = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def unavailable() -> str | None:
+    """Why the process backend cannot run here, or None."""
+    if not hasattr(os, "fork") or not hasattr(socket, "AF_UNIX"):
+        return "the process backend needs os.fork() and Unix sockets (Linux, macOS)"
+    if not hasattr(socket, "SOCK_SEQPACKET") or not hasattr(socket, "send_fds"):
+        return "the process backend needs SOCK_SEQPACKET sockets and socket.send_fds()"
+    return None
+
+
+def hash_seed(policy: Policy) -> int:
+    """The ``PYTHONHASHSEED`` of the workers that run ``policy``: its seed, in range."""
+    return policy.seed % 2**32
+
+
+# -- host side -----------------------------------------------------------------------------
+
+
+class _Worker:
+    __slots__ = ("_sock", "_zygote", "conn", "pid")
+
+    def __init__(self, zygote: _Zygote, pid: int, sock: socket.socket) -> None:
+        self._zygote = zygote
+        self._sock = sock
+        self.pid = pid
+        fd = sock.fileno()
+        self.conn = Conn(fd, fd)
+
+    def release(self) -> None:
+        self._sock.close()
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+
+    def exit_status(self) -> int | None:
+        return self._zygote.status(self.pid)
+
+
+class _Zygote:
+    """The host's handle on one zygote process."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        host_end, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        env = dict(os.environ, PYTHONHASHSEED=str(seed))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))
+        code = f"from detsandbox._backends._process import zygote; zygote({zygote_end.fileno()})"
+        try:
+            # Its own session: a Ctrl-C at the terminal interrupts the host only.
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", code],
+                pass_fds=[zygote_end.fileno()],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        finally:
+            zygote_end.close()
+        self.ctrl = host_end
+        self.lock = threading.Lock()
+        self.ready: collections.deque[_Worker] = collections.deque()
+        self.pending = 0
+
+    def take(self) -> _Worker:
+        with self.lock:
+            if not self.ready:
+                if not self.pending:
+                    self._ask(_FORK, 0)
+                while not self.ready:
+                    self._receive()
+            worker = self.ready.popleft()
+            while len(self.ready) + self.pending < _PREFORK:
+                self._ask(_FORK, 0)
+            return worker
+
+    def status(self, pid: int) -> int | None:
+        with self.lock:
+            try:
+                self._ask(_STATUS, pid)
+                while (reply := self._receive()) is None:
+                    pass
+            except (OSError, Closed):
+                return None
+            status: int = reply
+            return None if status == _UNKNOWN else status
+
+    def _ask(self, op: int, arg: int) -> None:
+        self.ctrl.send(_MSG.pack(op, arg))
+        if op == _FORK:
+            self.pending += 1
+
+    def _receive(self) -> int | None:
+        """One reply: a forked worker goes to ``ready`` (None), a status is returned."""
+        msg, fds, _, _ = socket.recv_fds(self.ctrl, _MSG.size, 1)
+        if not msg:
+            for fd in fds:
+                os.close(fd)
+            raise Closed
+        pid, value = _MSG.unpack(msg)
+        if fds:
+            self.pending -= 1
+            self.ready.append(_Worker(self, pid, socket.socket(fileno=fds[0])))
+            return None
+        return int(value)
+
+    def shutdown(self) -> None:
+        with self.lock:
+            for worker in self.ready:
+                worker.release()
+            self.ready.clear()
+            self.ctrl.close()
+        try:
+            self.proc.wait(2)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class ProcessPool:
+    """Zygotes by hash seed, started on first use and shut down at exit."""
+
+    name = "process"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._zygotes: dict[int, _Zygote] = {}
+        self._registered = False
+
+    def acquire(self, policy: Policy) -> _Worker:
+        seed = hash_seed(policy)
+        for attempt in range(2):
+            with self._lock:
+                zygote = self._zygotes.get(seed)
+                if zygote is None:
+                    if not self._registered:
+                        atexit.register(self.shutdown)
+                        self._registered = True
+                    zygote = self._zygotes[seed] = _Zygote(seed)
+            try:
+                return zygote.take()
+            except (OSError, Closed) as exc:
+                # The zygote died (killed from outside): start another once.
+                with self._lock:
+                    if self._zygotes.get(seed) is zygote:
+                        del self._zygotes[seed]
+                zygote.shutdown()
+                if attempt:
+                    raise BackendError(
+                        f"the process backend could not start a worker process: {exc!r}"
+                    ) from None
+        raise AssertionError("unreachable")
+
+    def shutdown(self) -> None:
+        """End every zygote (and so every worker). Idempotent; runs at exit."""
+        with self._lock:
+            zygotes = list(self._zygotes.values())
+            self._zygotes.clear()
+        for zygote in zygotes:
+            zygote.shutdown()
+
+    def pids(self) -> list[int]:
+        """The zygotes' process ids (for tests)."""
+        with self._lock:
+            return [z.proc.pid for z in self._zygotes.values()]
+
+
+POOL: Final = ProcessPool()
+
+
+# -- the zygote ----------------------------------------------------------------------------
+
+
+def zygote(fd: int) -> None:
+    """Main of a zygote process: warm up, then fork a worker per request."""
+    ctrl = socket.socket(fileno=fd)
+    _warm()
+    # Objects that exist now are never collected; forked workers then do not
+    # copy every page the collector would have touched.
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    set_death_signal = _death_signal()
+    statuses: dict[int, int] = {}
+    while True:
+        try:
+            data = ctrl.recv(_MSG.size)
+        except OSError:
+            break
+        if not data:
+            break
+        op, arg = _MSG.unpack(data)
+        _reap(statuses)
+        if op == _FORK:
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            pid = os.fork()
+            if pid == 0:
+                ctrl.close()
+                ours.close()
+                set_death_signal()
+                _serve(theirs)
+            theirs.close()
+            try:
+                socket.send_fds(ctrl, [_MSG.pack(pid, 0)], [ours.fileno()])
+            except OSError:
+                break  # the host went away
+            finally:
+                ours.close()
+        elif op == _STATUS:
+            status = statuses.pop(arg, None)
+            if status is None:
+                try:
+                    status = os.waitstatus_to_exitcode(os.waitpid(arg, 0)[1])
+                except ChildProcessError:
+                    status = _UNKNOWN
+            ctrl.send(_MSG.pack(arg, status))
+    os._exit(0)
+
+
+def _warm() -> None:
+    """Import and exercise what every worker needs, once, before forking."""
+    import pickle
+
+    from .. import Policy
+
+    for policy in (Policy.strict(), Policy.deterministic(record=True)):
+        server = Server()
+        source = "import json, re, math, random, time, datetime\ndef f(x):\n    return x\n"
+        server.handle(pickle.dumps(("open", policy, list(sys.path), os.getcwd())))
+        server.handle(pickle.dumps(("exec", source, "<warm>", "__main__")))
+        server.handle(pickle.dumps(("call", "json:dumps", ([1],), {})))
+        server.handle(pickle.dumps(("attr", "journal", None)))
+        server.handle(pickle.dumps(("close",)))
+
+
+def _death_signal() -> Callable[[], None]:
+    """A function that makes the calling (forked) process die with its parent."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+    except (ImportError, OSError, AttributeError):
+        return lambda: None
+    parent = os.getpid()
+
+    def set_death_signal() -> None:
+        prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the zygote died before prctl ran
+            os._exit(1)
+
+    return set_death_signal
+
+
+def _reap(statuses: dict[int, int]) -> None:
+    """Collect ended workers; keep the status of those that did not exit cleanly."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        code = os.waitstatus_to_exitcode(status)
+        if code:
+            statuses[pid] = code
+            if len(statuses) > 256:
+                del statuses[next(iter(statuses))]
+
+
+# -- a worker ------------------------------------------------------------------------------
+
+
+def _serve(sock: socket.socket) -> None:
+    """Main of a forked worker: serve one Sandbox, then exit."""
+    fd = sock.fileno()
+    conn = Conn(fd, fd)
+    server = Server(_guard)
+    # Touch, before the host takes this worker, the pages a first request
+    # would copy from the zygote.
+    _warm()
+    try:
+        while True:
+            try:
+                data = conn.recv()
+            except Closed:
+                break
+            reply = server.handle(data)
+            if reply is not None:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                conn.send(reply)
+            elif server.closed:
+                break
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+
+def _guard(sandbox: Sandbox, work: Callable[[], object]) -> object:
+    """Run ``work`` under OS limits on memory and CPU time from the Policy's Limits."""
+    limits = sandbox.policy.limits
+    if limits is None or (limits.memory is None and limits.timeout is None):
+        return work()
+    import resource
+
+    if limits.memory is not None:
+        size = _address_space()
+        if size is not None:
+            _, hard = resource.getrlimit(resource.RLIMIT_AS)
+            resource.setrlimit(resource.RLIMIT_AS, (size + limits.memory, hard))
+    if limits.timeout is not None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        used = usage.ru_utime + usage.ru_stime
+        _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+        resource.setrlimit(resource.RLIMIT_CPU, (math.ceil(used + limits.timeout) + 1, hard))
+    try:
+        return work()
+    except MemoryError as exc:
+        if isinstance(exc, ResourceLimitError) or limits.memory is None:
+            raise
+        raise MemoryLimitError(
+            f"the call needed more memory than Limits.memory={limits.memory} bytes allows "
+            "(the worker process's address space is capped)",
+            limit="memory",
+            value=limits.memory,
+        ) from None
+    finally:
+        for which in (resource.RLIMIT_AS, resource.RLIMIT_CPU):
+            _, hard = resource.getrlimit(which)
+            resource.setrlimit(which, (hard, hard))
+
+
+def _address_space() -> int | None:
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,309 @@
+"""The host's end of a Sandbox that runs in a worker process or a subinterpreter."""
+
+from __future__ import annotations
+
+import builtins
+import io
+import os
+import pickle
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any, Final, Protocol
+
+from .._limits import Limits
+from .._policy import Policy
+from ..errors import (
+    SandboxError,
+    TimeLimitError,
+    TransferError,
+    WorkerCrashedError,
+)
+from ._protocol import Closed, Conn, RemoteModule, RemoteRef, dump_request
+
+__all__ = ["Pool", "Remote", "Worker"]
+
+_PROTOCOL: Final = pickle.HIGHEST_PROTOCOL
+
+
+# What the host unpickles from a worker that runs untrusted code: pickles are
+# programs, and one made by hostile code must not call host functions. Only
+# these classes (and detsandbox's error rebuilders) may be named in it.
+_SAFE_GLOBALS: Final = {
+    "copyreg": frozenset({"_reconstructor"}),
+    "datetime": frozenset({"date", "datetime", "time", "timedelta", "timezone"}),
+    "decimal": frozenset({"Decimal"}),
+    "fractions": frozenset({"Fraction"}),
+    "uuid": frozenset({"UUID", "SafeUUID"}),
+    "collections": frozenset({"OrderedDict", "deque", "Counter"}),
+    "zoneinfo": frozenset({"ZoneInfo"}),
+    # A Journal rebuilds from plain tuples; its results are checked like any value.
+    "detsandbox._journal": frozenset({"_rebuild_journal"}),
+}
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        allowed = name in _SAFE_GLOBALS.get(module, ())
+        if module == "builtins":
+            obj = getattr(builtins, name, None)
+            # Classes only: no eval, getattr, __import__...; no dotted paths.
+            allowed = isinstance(obj, type) and "." not in name
+        elif module in ("detsandbox", "detsandbox.errors"):
+            allowed = "." not in name and (name[:1].isupper() or name.startswith("_rebuild_"))
+        if not allowed:
+            raise pickle.UnpicklingError(
+                f"{module}.{name} is not on the list of what an untrusted Sandbox may return"
+            )
+        return super().find_class(module, name)
+
+
+def _loads_safely(data: bytes) -> Any:
+    return _SafeUnpickler(io.BytesIO(data)).load()
+
+
+_last_opening: tuple[Policy, list[str], str, bytes] | None = None
+
+
+def _opening(policy: Policy) -> bytes:
+    """The pickled "open" request for ``policy``; the last one is reused (pickling a
+    Policy costs tens of microseconds). Keyed by identity: equal replay policies may
+    hold different journals."""
+    global _last_opening
+    path, cwd = sys.path, os.getcwd()
+    last = _last_opening
+    if last is not None and last[0] is policy and last[1] == path and last[2] == cwd:
+        return last[3]
+    data = pickle.dumps(("open", policy, list(path), cwd), _PROTOCOL)
+    _last_opening = (policy, list(path), cwd, data)
+    return data
+
+
+class Worker(Protocol):
+    """One worker serving one Sandbox at a time."""
+
+    conn: Conn
+
+    def release(self) -> None:
+        """The Sandbox is done with this worker (it ends, or goes back to its pool)."""
+
+    def kill(self) -> None:
+        """End the worker now (it ran past its time)."""
+
+    def exit_status(self) -> int | None:
+        """After the worker went away: its exit code, or minus the signal that ended it."""
+
+
+class Pool(Protocol):
+    name: str
+
+    def acquire(self, policy: Policy) -> Worker: ...
+
+
+class Remote:
+    """Requests to the worker that holds this Sandbox's real, in-process Sandbox."""
+
+    __slots__ = (
+        "_generation",
+        "_loads",
+        "_lock",
+        "_opening",
+        "_policy",
+        "_pool",
+        "_timeout",
+        "_worker",
+        "backend",
+    )
+
+    def __init__(self, pool: Pool, policy: Policy, *, hard_timeout: bool) -> None:
+        self.backend = pool.name
+        self._pool = pool
+        self._policy = policy
+        self._lock = threading.Lock()
+        self._worker: Worker | None = None
+        self._generation = 0
+        self._loads: Callable[[bytes], Any] = _loads_safely if policy.untrusted else pickle.loads
+        limits = policy.limits or Limits()
+        # The Sandbox inside enforces the limits itself; a worker process is
+        # also killed once the call runs clearly past its timeout.
+        timeout = limits.timeout
+        self._timeout = timeout * 1.1 + 0.1 if timeout is not None and hard_timeout else None
+        self._start()
+
+    def _start(self) -> Worker:
+        # The opening message goes out with the first request, in one write.
+        self._opening = _opening(self._policy)
+        self._worker = worker = self._pool.acquire(self._policy)
+        return worker
+
+    def request(self, request: tuple[Any, ...], *, timed: bool = False) -> Any:
+        with self._lock:
+            worker = self._worker
+            if worker is None:
+                worker = self._start()
+            data = dump_request(request, self, self._generation)
+            opening, self._opening = self._opening, b""
+            try:
+                worker.conn.send(data, opening)
+                reply = worker.conn.recv(self._timeout if timed else None)
+            except TimeoutError:
+                self._lose(worker, kill=True)
+                raise self._time_limit() from None
+            except (Closed, OSError):
+                status = self._lose(worker, kill=False)
+                raise self._crashed(status) from None
+            return self._decode(self._loads(reply))
+
+    def _lose(self, worker: Worker, *, kill: bool) -> int | None:
+        """Forget a dead (or killed) worker: the next request starts a fresh one."""
+        self._worker = None
+        self._generation += 1
+        if kill:
+            worker.kill()
+        status = worker.exit_status()
+        worker.release()
+        return status
+
+    def _time_limit(self) -> TimeLimitError:
+        limits = self._policy.limits
+        value = limits.timeout if limits is not None else None
+        return TimeLimitError(
+            f"the call ran past Limits.timeout={value} s; its worker process was killed and "
+            "replaced, so this Sandbox starts over with no modules (RemoteRefs from before "
+            "are void)",
+            limit="timeout",
+            value=value,
+        )
+
+    def _crashed(self, status: int | None) -> SandboxError:
+        if status is not None and status < 0:
+            import signal
+
+            try:
+                how = f"was killed by {signal.Signals(-status).name}"
+            except ValueError:
+                how = f"was killed by signal {-status}"
+            if -status == getattr(signal, "SIGXCPU", None):
+                limits = self._policy.limits
+                value = limits.timeout if limits is not None else None
+                return TimeLimitError(
+                    f"the call used more CPU time than Limits.timeout={value} s allows; its "
+                    "worker process was killed and replaced, so this Sandbox starts over",
+                    limit="timeout",
+                    value=value,
+                )
+        elif status is not None:
+            how = f"exited with status {status}"
+        else:
+            how = "went away"
+        return WorkerCrashedError(
+            f"the {self.backend} worker running this Sandbox {how} (a crash in C code, "
+            "os._exit() or abort()); the Sandbox gets a fresh worker on its next call and "
+            "starts over with no modules",
+            exitcode=status,
+        )
+
+    def _decode(self, reply: tuple[Any, ...]) -> Any:
+        if reply[0] == "ok":
+            return reply[1]
+        _, payload, summary, text = reply
+        exc: BaseException | None
+        try:
+            exc = self._loads(payload) if payload is not None else None
+        except Exception:
+            exc = None
+        if not isinstance(exc, BaseException):
+            exc = TransferError(
+                f"sandboxed code raised {summary}; its type cannot cross into the host (it is "
+                "defined in the Sandbox, or does not pickle): raise a builtin or detsandbox "
+                "exception, or one from a module the host can import"
+            )
+        if text.startswith("Traceback"):
+            exc.add_note(f"Traceback in the {self.backend} worker:\n{text.rstrip()}")
+        raise exc
+
+    # -- values -------------------------------------------------------------------------
+
+    def value(self, encoded: tuple[Any, ...]) -> Any:
+        if encoded[0] == "r":
+            _, key, name, type_name = encoded
+            return RemoteRef(self, self._generation, key, name, type_name)
+        try:
+            return self._loads(encoded[1])
+        except Exception as exc:
+            raise TransferError(
+                f"a value from the Sandbox cannot be rebuilt in the host: {exc}; return plain "
+                "data (str, int, list, dict, dataclasses of host-importable modules)"
+            ) from None
+
+    def namespace(self, encoded: dict[str, tuple[Any, ...]]) -> dict[str, Any]:
+        out = {}
+        for name, item in encoded.items():
+            try:
+                out[name] = self.value(item)
+            except TransferError:
+                out[name] = self.value(item[2])
+        return out
+
+    # -- the Sandbox API ----------------------------------------------------------------
+
+    def exec(self, source: str, filename: str, name: str) -> dict[str, Any]:
+        return self.namespace(self.request(("exec", source, filename, name), timed=True))
+
+    def import_module(self, name: str) -> RemoteModule:
+        real, attrs = self.request(("import", name), timed=True)
+        module = RemoteModule(real)
+        module.__dict__.update(self.namespace(attrs))
+        return module
+
+    def call(self, fn: object, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if type(fn) is RemoteModule:
+            raise TransferError(f"Sandbox.call() expects a callable, got the module {fn!r}")
+        return self.value(self.request(("call", fn, args, kwargs), timed=True))
+
+    def attr(self, path: str, args: tuple[Any, ...] | None = None) -> Any:
+        return self.request(("attr", path, args))
+
+    def close(self) -> None:
+        if not self._lock.acquire(blocking=False):
+            # A call is running on another thread (or the host is exiting
+            # under it): end a worker process now; the call then fails.
+            worker = self._worker
+            if worker is not None:
+                worker.kill()
+            return
+        try:
+            worker, self._worker = self._worker, None
+            if worker is not None:
+                # No message: a worker process ends when its socket closes, and
+                # an interpreter drops this Sandbox when it opens the next one.
+                worker.release()
+        finally:
+            self._lock.release()
+
+
+class RemoteClock:
+    """``Sandbox.clock`` of a remote Sandbox: reads and moves the worker's clock."""
+
+    __slots__ = ("_remote",)
+
+    def __init__(self, remote: Remote) -> None:
+        self._remote = remote
+
+    def time_ns(self) -> int:
+        return int(self._remote.attr("clock.time_ns", ()))
+
+    def time(self) -> float:
+        return float(self._remote.attr("clock.time", ()))
+
+    def monotonic_ns(self) -> int:
+        return int(self._remote.attr("clock.monotonic_ns", ()))
+
+    def monotonic(self) -> float:
+        return float(self._remote.attr("clock.monotonic", ()))
+
+    def advance(self, seconds: float) -> None:
+        self._remote.attr("clock.advance", (seconds,))
+
+    def __repr__(self) -> str:
+        return str(self._remote.attr("clock.__repr__", ()))

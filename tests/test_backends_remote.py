@@ -1,0 +1,236 @@
+"""What differs on the remote backends (process, subinterpreter): values cross pickled.
+
+Functions, classes and anything unpicklable stay in the worker as RemoteRefs;
+values that cannot cross raise TransferError naming them; each Sandbox
+starts from a clean worker.
+"""
+
+from __future__ import annotations
+
+import re
+import traceback
+
+import pytest
+from conftest import Tree
+
+from detsandbox import (
+    Policy,
+    RemoteModule,
+    RemoteRef,
+    Sandbox,
+    SandboxError,
+    TransferError,
+)
+from detsandbox._backends import unavailable
+
+REMOTE = [name for name in ("process", "subinterpreter") if unavailable(name) is None]
+
+
+@pytest.fixture(params=REMOTE)
+def remote(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
+class Unpicklable:
+    def __reduce__(self) -> tuple[object, ...]:
+        raise TypeError("Unpicklable objects do not pickle")
+
+    def __repr__(self) -> str:
+        return "<Unpicklable>"
+
+
+SOURCE = """\
+import json
+
+class Point:
+    def __init__(self, x):
+        self.x = x
+
+class Boom(Exception):
+    pass
+
+def make(x):
+    return Point(x)
+
+def gen():
+    return (i for i in range(3))
+
+def boom():
+    raise Boom("boom")
+
+def identity(x):
+    return x
+
+origin = Point(0)
+"""
+
+
+def test_namespace_keeps_unpicklable_values_as_refs(remote: str) -> None:
+    with Sandbox(backend=remote) as sb:
+        ns = sb.exec(SOURCE)
+        assert {name: type(value).__name__ for name, value in ns.items()} == {
+            "json": "RemoteRef",
+            "Point": "RemoteRef",
+            "Boom": "RemoteRef",
+            "make": "RemoteRef",
+            "gen": "RemoteRef",
+            "boom": "RemoteRef",
+            "identity": "RemoteRef",
+            "origin": "RemoteRef",
+        }
+        assert repr(ns["make"]) == "<detsandbox.RemoteRef function make>"
+        assert (ns["Point"].name, ns["Point"].type_name) == ("Point", "type")
+        # A ref passes back in as the object it stands for.
+        assert sb.exec("def getx(p):\n    return p.x\n", name="peek")["getx"]
+        assert sb.call("peek:getx", ns["origin"]) == 0
+        again = sb.call(ns["identity"], ns["make"])
+        assert isinstance(again, RemoteRef)
+
+
+def test_a_result_that_cannot_cross_is_named(remote: str) -> None:
+    with Sandbox(backend=remote) as sb:
+        ns = sb.exec(SOURCE)
+        with pytest.raises(TransferError) as info:
+            sb.call(ns["make"], 1)
+    assert re.fullmatch(
+        r"cannot return <__main__\.Point object at 0x\w+> \(a __main__\.Point\) from the "
+        r"Sandbox to the host: Point is defined in the Sandbox, not in a module the host can "
+        r"import; return plain data \(str, int, list, dict, dataclasses of host-importable "
+        r"modules\)",
+        str(info.value),
+    ), str(info.value)
+
+
+def test_a_generator_result_is_named(remote: str) -> None:
+    with Sandbox(backend=remote) as sb:
+        ns = sb.exec(SOURCE)
+        with pytest.raises(TransferError, match=r"^cannot return <generator object gen\.<locals>"):
+            sb.call(ns["gen"])
+
+
+def test_an_argument_that_cannot_cross_is_named(remote: str) -> None:
+    value = Unpicklable()
+    with Sandbox(backend=remote) as sb:
+        ns = sb.exec(SOURCE)
+        with pytest.raises(TransferError) as info:
+            sb.call(ns["identity"], value)
+    assert str(info.value) == (
+        f"cannot pass <Unpicklable> (a {Unpicklable.__module__}.Unpicklable) into a Sandbox "
+        "on another interpreter or process: Unpicklable objects do not pickle; pass plain "
+        "data (str, int, list, dict, dataclasses of importable modules) or a RemoteRef from "
+        "the same Sandbox"
+    )
+
+
+def test_an_exception_type_defined_in_the_sandbox_is_named(remote: str) -> None:
+    with Sandbox(backend=remote) as sb:
+        ns = sb.exec(SOURCE, filename="wf.py")
+        with pytest.raises(TransferError) as info:
+            sb.call(ns["boom"])
+    assert str(info.value) == (
+        "sandboxed code raised __main__.Boom: boom; its type cannot cross into the host (it "
+        "is defined in the Sandbox, or does not pickle): raise a builtin or detsandbox "
+        "exception, or one from a module the host can import"
+    )
+    text = "".join(traceback.format_exception(info.value))
+    assert f"Traceback in the {remote} worker:" in text
+    assert 'File "wf.py", line 17, in boom' in text
+
+
+def test_refs_belong_to_their_sandbox(remote: str) -> None:
+    with Sandbox(backend=remote) as one, Sandbox(backend=remote) as two:
+        ref = one.exec(SOURCE)["identity"]
+        with pytest.raises(TransferError) as info:
+            two.call(ref, 1)
+    assert str(info.value) == "<detsandbox.RemoteRef function identity> belongs to another Sandbox"
+
+
+def test_a_ref_does_not_pickle(remote: str) -> None:
+    import pickle
+
+    with Sandbox(backend=remote) as sb:
+        ref = sb.exec(SOURCE)["identity"]
+    with pytest.raises(TransferError) as info:
+        pickle.dumps(ref)
+    assert str(info.value) == (
+        "<detsandbox.RemoteRef function identity> stands for a value in a Sandbox's worker "
+        "and can only be passed to that Sandbox's call(), not pickled"
+    )
+
+
+def test_import_module_is_a_snapshot_module(remote: str, tree: Tree) -> None:
+    name = tree.name("snap")
+    tree.write({f"{name}.py": "COUNT = 0\n\ndef bump():\n    global COUNT\n    COUNT += 1\n"})
+    with Sandbox(backend=remote) as sb:
+        mod = sb.import_module(name)
+        assert isinstance(mod, RemoteModule)
+        assert repr(mod) == f"<detsandbox.RemoteModule {name!r}>"
+        sb.call(mod.bump)
+        assert mod.COUNT == 0  # taken at import
+        assert sb.import_module(name).COUNT == 1
+        with pytest.raises(TransferError) as info:
+            sb.call(mod)
+    assert str(info.value) == (
+        f"Sandbox.call() expects a callable, got the module <detsandbox.RemoteModule {name!r}>"
+    )
+
+
+def test_modules_is_in_process_only(remote: str) -> None:
+    with Sandbox(backend=remote) as sb, pytest.raises(SandboxError) as info:
+        sb.modules  # noqa: B018
+    assert str(info.value) == (
+        f"Sandbox.modules is in-process only; this Sandbox runs on the {remote} backend, "
+        "whose modules live in the worker: use import_module(name) to get a handle to one"
+    )
+
+
+def test_a_new_sandbox_sees_nothing_of_the_last(remote: str) -> None:
+    for _ in range(3):
+        with Sandbox(backend=remote) as sb:
+            with pytest.raises(ModuleNotFoundError):
+                sb.exec("import helpers\n")
+            sb.exec("VALUE = 1\n", name="helpers")
+            assert sb.exec("import helpers\nv = helpers.VALUE\n")["v"] == 1
+
+
+def test_host_functions_cross_by_reference(remote: str) -> None:
+    with Sandbox(Policy.deterministic(), backend=remote) as sb:
+        assert sb.call(sorted, [3, 1, 2]) == [1, 2, 3]
+        assert sb.call("json:loads", "[1]") == [1]
+
+
+def test_untrusted_results_unpickle_with_an_allow_list(remote: str) -> None:
+    import functools
+    import uuid
+
+    policy = Policy.deterministic(untrusted=True, record=True)
+    with Sandbox(policy, backend=remote) as sb:
+        ns = sb.exec("import uuid\n\ndef make():\n    return [uuid.uuid4(), ValueError('v')]\n")
+        made = sb.call(ns["make"])
+        assert isinstance(made[0], uuid.UUID)
+        assert made[1].args == ("v",)
+        assert len(sb.journal) == 1
+        # A pickle naming any other host callable is refused, not run.
+        with pytest.raises(TransferError) as info:
+            sb.call(functools.partial, print)
+    assert str(info.value) == (
+        "a value from the Sandbox cannot be rebuilt in the host: functools.partial is not on "
+        "the list of what an untrusted Sandbox may return; return plain data (str, int, list, "
+        "dict, dataclasses of host-importable modules)"
+    )
+
+
+def test_the_allow_list_refuses_host_functions() -> None:
+    import pickle
+
+    from detsandbox._backends._remote import _loads_safely
+
+    class Evil:
+        def __reduce__(self) -> tuple[object, ...]:
+            return (print, ("pwned",))
+
+    for payload in (pickle.dumps(Evil()), pickle.dumps(getattr)):
+        with pytest.raises(pickle.UnpicklingError, match="is not on the list"):
+            _loads_safely(payload)
+    assert _loads_safely(pickle.dumps({"a": (1, 2.5, b"x", None)})) == {"a": (1, 2.5, b"x", None)}
