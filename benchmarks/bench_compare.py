@@ -125,7 +125,7 @@ PROBES: dict[str, tuple[str, str, str]] = {
         "connect",
         "import socket\n"
         "def probe():\n"
-        "    conn = socket.create_connection(('127.0.0.1', @PORT@), timeout=2)\n"
+        "    conn = socket.create_connection(('127.0.0.1', @PORT@), timeout=10)\n"
         "    conn.close()\n"
         "    return 'connected'\n",
     ),
