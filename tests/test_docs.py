@@ -44,6 +44,7 @@ PAGES = [
     "security.md",
     "backends.md",
     "cli.md",
+    "comparison.md",
 ]
 FILES = [DOCS / page for page in PAGES] + [ROOT / "README.md"]
 
