@@ -1163,9 +1163,15 @@ def environment(quick: bool) -> dict[str, Any]:
 
 
 def parse_args(
-    doc: str | None, groups: Iterable[str], argv: list[str] | None
+    doc: str | None,
+    groups: Iterable[str],
+    argv: list[str] | None,
+    configure: Callable[[argparse.ArgumentParser], None] | None = None,
 ) -> tuple[argparse.Namespace, set[str]]:
-    """The command line both benchmark scripts share: (options, row numbers to run)."""
+    """The command line the benchmark scripts share: (options, row numbers to run).
+
+    ``configure`` adds a script's own options to the shared ones.
+    """
     groups = list(groups)
     parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="few repetitions: a smoke run")
@@ -1176,6 +1182,8 @@ def parse_args(
         help=f"comma-separated row numbers to run (of {','.join(groups)}); default all",
     )
     parser.add_argument("--verbose", action="store_true", help="print tracebacks of errors")
+    if configure is not None:
+        configure(parser)
     args = parser.parse_args(argv)
     only = set(groups)
     if args.only:
@@ -1213,9 +1221,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def report(
-    rows: list[Row], env: dict[str, Any], cfg: Config, json_path: str | None, busy_note: str = ""
+    rows: list[Row],
+    env: dict[str, Any],
+    cfg: Config,
+    json_path: str | None,
+    busy_note: str = "",
+    extra: dict[str, Any] | None = None,
 ) -> None:
-    """Print the table, the verdict counts, and write ``json_path`` if given."""
+    """Print the table, the verdict counts, and write ``json_path`` if given.
+
+    ``extra`` holds more top-level keys for the JSON (a script's own results).
+    """
     if hasattr(os, "getloadavg"):
         env["loadavg_end"] = os.getloadavg()
         busy = max(env["loadavg"][0], env["loadavg_end"][0]) > 0.5 * (os.cpu_count() or 1)
@@ -1244,7 +1260,8 @@ def report(
         with open(json_path, "w", encoding="utf-8") as f:
             json.dump(
                 {"environment": env, "config": dataclasses.asdict(cfg)}
-                | {"rows": [r.as_json() for r in rows]},
+                | {"rows": [r.as_json() for r in rows]}
+                | (extra or {}),
                 f,
                 indent=2,
             )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import operator
+import os
 import random
 import sys
 import time
@@ -354,6 +355,54 @@ def _sleep(run: Run, real: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -
     run.clock.advance(seconds)
 
 
+def _os_times(run: Run, real: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    # CPU time is logical time: all of it the code's own, none spent in the kernel.
+    elapsed = run.clock.elapsed_s
+    return os.times_result((elapsed, 0.0, 0.0, 0.0, elapsed))
+
+
+def _getrusage(run: Run, real: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    import resource
+
+    who = args[0] if args else kwargs["who"]
+    if who not in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        real(who)  # raises ValueError for a bad value, as the host does
+    used = run.clock.elapsed_s if who == resource.RUSAGE_SELF else 0.0
+    # ru_utime, then fourteen counters (maxrss, faults, switches...): none.
+    return resource.struct_rusage((used, 0.0) + (0,) * 14)
+
+
+class _LogicalTime:
+    """``sched.scheduler``'s time and delay functions, on a Sandbox's logical clock.
+
+    sched binds the host's ``time.monotonic`` and ``time.sleep`` as defaults
+    when it is imported; a scheduler made without a time function in a
+    deterministic Sandbox gets these instead.
+    """
+
+    __slots__ = ("delay", "run")
+
+    def __init__(self, run: Run, delay: Callable[[float], object] | None) -> None:
+        self.run = run
+        self.delay = self.sleep if delay is None else delay
+
+    def __call__(self) -> float:
+        return self.run.clock.elapsed_s
+
+    def sleep(self, seconds: float) -> None:
+        _sleep(self.run, time.sleep, (seconds,), {})
+
+
+def _scheduler(run: Run, real: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    return _LogicalTime(run, args[1] if len(args) > 1 else kwargs.get("delayfunc"))
+
+
+def _new_scheduler(clock: _LogicalTime) -> Any:
+    import sched
+
+    return sched.scheduler(clock, clock.delay)
+
+
 def _asyncio_sleep(run: Run, real: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     delay = args[0] if args else kwargs.get("delay", 0)
     result = args[1] if len(args) > 1 else kwargs.get("result")
@@ -564,6 +613,9 @@ SUBSTITUTES: Final[dict[str, Substitution]] = {
     },
     "time.clock_gettime": _S(_clock_gettime),
     "time.clock_gettime_ns": _S(_clock_gettime),
+    "os.times": _S(_os_times),
+    "resource.getrusage": _S(_getrusage),
+    "sched.scheduler": _S(_scheduler, rebuild=_new_scheduler, journaled=False),
     "time.sleep": _S(_sleep),
     "time.localtime": _S(_localtime, every_call=True),
     "time.ctime": _S(_ctime, every_call=True),
@@ -642,7 +694,7 @@ def _construct(
     run = current_run()
     if run is None:
         raise violation(rule, call=True)
-    if not run.journaling:
+    if not run.journaling or not subst.journaled:
         return subst.impl(run, None, args, kwargs)
     return run.intercept(rule.qualname, args, kwargs, lambda: subst.impl(run, None, args, kwargs))
 

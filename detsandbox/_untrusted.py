@@ -35,6 +35,7 @@ import functools
 import operator
 import re
 import string
+from abc import ABCMeta
 from collections import Counter, OrderedDict, defaultdict, deque
 from collections.abc import Callable, Sequence
 from types import CodeType, FrameType, FunctionType, MappingProxyType, ModuleType, TracebackType
@@ -621,15 +622,16 @@ def make_getattr(views: Views) -> Callable[..., Any]:
                 advice="An error's .obj is the object the failed lookup ran on, which can be "
                 "one untrusted code must not hold. Use the error's message instead.",
             )
-        if name == "register" and isinstance(bound if value is not _MISSING else obj, type):
+        if name == "register" and isinstance(bound if value is not _MISSING else obj, ABCMeta):
+            # Also on the code's own ABC: a shared ABC above it checks its
+            # subclasses' registries, and caches the answer.
             cls = bound if value is not _MISSING else obj
-            if not writable(cls):
-                raise refusal(
-                    f"{_describe(cls)}.register",
-                    qualname=f"{_real_type(cls).__qualname__}.register",
-                    advice="Registering a class with a shared abstract base class changes "
-                    "isinstance() for the host. Subclass the ABC instead.",
-                )
+            raise refusal(
+                f"{_describe(cls)}.register",
+                qualname=f"{_real_type(cls).__qualname__}.register",
+                advice="Registering a class with an abstract base class changes isinstance() "
+                "for the host, through the shared ABCs above it. Subclass the ABC instead.",
+            )
         if name in INSPECT_ATTRIBUTES or name in ("f_back", "gi_frame"):
             raise refusal(
                 f"attribute {name!r}",

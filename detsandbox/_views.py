@@ -59,6 +59,10 @@ _METADATA: Final = frozenset(
 )
 # Never copied: replaced per Sandbox, or resolved through the view instead.
 _SKIPPED: Final = frozenset({"__builtins__", "__getattr__", "__dir__"})
+# Read from the real module on every access, never copied: the host rebinds
+# them (contextlib.redirect_stdout) while Sandboxes live. A sandboxed write
+# still stays in the view.
+_LIVE: Final = {"sys": frozenset({"stdout", "stderr", "stdin"})}
 
 _DENY: Final = object()
 
@@ -118,7 +122,8 @@ def _missing_attribute(view: ModuleType, state: _ViewState) -> Callable[[str], A
                 f"module {label!r} has no attribute {name!r}", name=name, obj=me
             ) from None
         result = importer.views.adapt(label, name, value, importer)
-        me.__dict__[name] = result
+        if name not in _LIVE.get(label, ()):
+            me.__dict__[name] = result
         return result
 
     return __getattr__
@@ -326,8 +331,9 @@ class Views:
         self.rules.refresh()
         items: dict[str, Any] = {}
         props: dict[str, property] = {}
+        live = _LIVE.get(name, frozenset())
         for key, value in list(real.__dict__.items()):
-            if key in _SKIPPED:
+            if key in _SKIPPED or key in live:
                 continue
             if key in _METADATA:
                 items[key] = value

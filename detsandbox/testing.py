@@ -103,6 +103,34 @@ def _first_difference(a: Journal, b: Journal) -> int | None:
     return None
 
 
+def _child_env(n: int) -> dict[str, str]:
+    """The environment of the ``n``-th fresh process (from 0): its own hash seed and TZ."""
+    env = dict(os.environ, PYTHONHASHSEED=str(n + 1), TZ=_ZONES[n % len(_ZONES)])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [_HOME, env.get("PYTHONPATH")]))
+    return env
+
+
+def _check_same(labels: list[str], journals: list[Journal], results: list[str]) -> None:
+    """Raise AssertionError at the first run that differs from the first one."""
+    first = journals[0]
+    for label, journal, result in zip(labels[1:], journals[1:], results[1:], strict=True):
+        index = _first_difference(first, journal)
+        if index is not None:
+            left = first[index] if index < len(first) else None
+            right = journal[index] if index < len(journal) else None
+            raise AssertionError(
+                f"{label} diverged from {labels[0]} at journal event {index + 1}:\n"
+                f"  {labels[0]}: {_describe(left)}\n"
+                f"  {label}: {_describe(right)}"
+            )
+        if result != results[0]:
+            raise AssertionError(
+                f"{label} returned a different result than {labels[0]}:\n"
+                f"  {labels[0]}: {results[0]}\n"
+                f"  {label}: {result}"
+            )
+
+
 def assert_deterministic(
     source: str,
     *,
@@ -154,8 +182,7 @@ def assert_deterministic(
             "deny": list(base.deny),
         }
         for n in range(processes):
-            env = dict(os.environ, PYTHONHASHSEED=str(n + 1), TZ=_ZONES[n % len(_ZONES)])
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [_HOME, env.get("PYTHONPATH")]))
+            env = _child_env(n)
             proc = subprocess.run(
                 [sys.executable, "-c", _CHILD],
                 input=json.dumps(spec),
@@ -172,21 +199,5 @@ def assert_deterministic(
             journals.append(Journal.from_json(out["journal"]))
             results.append(out["result"])
             labels.append(f"process run {n + 1} (PYTHONHASHSEED={n + 1}, TZ={env['TZ']})")
-    first = journals[0]
-    for label, journal, result in zip(labels[1:], journals[1:], results[1:], strict=True):
-        index = _first_difference(first, journal)
-        if index is not None:
-            left = first[index] if index < len(first) else None
-            right = journal[index] if index < len(journal) else None
-            raise AssertionError(
-                f"{label} diverged from {labels[0]} at journal event {index + 1}:\n"
-                f"  {labels[0]}: {_describe(left)}\n"
-                f"  {label}: {_describe(right)}"
-            )
-        if result != results[0]:
-            raise AssertionError(
-                f"{label} returned a different result than {labels[0]}:\n"
-                f"  {labels[0]}: {results[0]}\n"
-                f"  {label}: {result}"
-            )
+    _check_same(labels, journals, results)
     return DeterminismReport(journals, results)

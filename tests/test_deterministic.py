@@ -24,6 +24,7 @@ import json
 import os
 import pathlib
 import random
+import resource
 import socket
 import sys
 import textwrap
@@ -334,6 +335,10 @@ SUBSTITUTES = {
     "time.process_time_ns": Sub("time.process_time_ns", "()", 2_500_000_000),
     "time.thread_time": Sub("time.thread_time", "()", 2.5),
     "time.thread_time_ns": Sub("time.thread_time_ns", "()", 2_500_000_000),
+    "os.times": Sub("os.times", "()", os.times_result((2.5, 0.0, 0.0, 0.0, 2.5))),
+    "resource.getrusage": Sub(
+        "resource.getrusage", "(0)", resource.struct_rusage((2.5, 0.0) + (0,) * 14)
+    ),
     "time.clock_gettime(REALTIME)": Sub("time.clock_gettime", "(_t.CLOCK_REALTIME)", NOW),
     "time.clock_gettime(MONOTONIC)": Sub("time.clock_gettime", "(_t.CLOCK_MONOTONIC)", 2.5),
     "time.clock_gettime_ns(REALTIME)": Sub("time.clock_gettime_ns", "(_t.CLOCK_REALTIME)", NOW_NS),
@@ -1366,3 +1371,39 @@ def test_the_policy_can_still_allow_a_host_fact() -> None:
     policy = Policy.deterministic(allow=("os.getpid", "socket.gethostname"))
     ns = run("import os, socket\npid = os.getpid()\nhost = socket.gethostname()\n", policy)
     assert (ns["pid"], ns["host"]) == (os.getpid(), socket.gethostname())
+
+
+def test_sched_scheduler_runs_on_the_logical_clock() -> None:
+    source = (
+        "import sched, time\n"
+        "s = sched.scheduler()\n"
+        "fired = []\n"
+        "s.enter(30, 2, fired.append, ('late',))\n"
+        "s.enter(10, 1, lambda: fired.append(time.monotonic()))\n"
+        "s.run()\n"
+        "after = time.time()\n"
+    )
+    sb = Sandbox(Policy.deterministic(record=True))
+    ns = sb.exec(source, filename="wf.py")
+    assert ns["fired"] == [10.0, "late"]
+    assert ns["after"] == 946684800.0 + 30
+    assert sb.clock.monotonic() == 30.0
+    # The scheduler itself is not a journal entry: only the clock reads are.
+    assert [e.qualname for e in sb.journal] == ["time.monotonic", "time.time"]
+    replay = Sandbox(Policy.replay(sb.journal))
+    assert replay.exec(source, filename="wf.py")["fired"] == [10.0, "late"]
+    replay.finish_replay()
+
+
+def test_sched_scheduler_keeps_a_delay_function_it_is_given() -> None:
+    ns = run(
+        "import sched, time\n"
+        "waited = []\n"
+        "def delay(seconds):\n"
+        "    waited.append(seconds)\n"
+        "    time.sleep(seconds)\n"
+        "s = sched.scheduler(delayfunc=delay)\n"
+        "s.enter(5, 1, print)\n"
+        "s.run()\n"
+    )
+    assert ns["waited"] == [5.0, 0]

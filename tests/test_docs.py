@@ -39,10 +39,13 @@ PAGES = [
     "policy.md",
     "determinism.md",
     "replay.md",
+    "pytest.md",
     "design.md",
     "security.md",
     "limits.md",
     "backends.md",
+    "cli.md",
+    "comparison.md",
 ]
 FILES = [DOCS / page for page in PAGES] + [ROOT / "README.md"]
 

@@ -290,6 +290,12 @@ HOST_CHANGES: dict[str, tuple[str, str]] = {
         "import typing, json\ntyping.no_type_check(json.JSONDecoder)\n",
         "not hasattr(json.JSONDecoder, '__no_type_check__')",
     ),
+    "abc-register-on-own-subclass": (
+        "import collections.abc\n"
+        "class Mine(collections.abc.Sized):\n    pass\n"
+        "Mine.register(int)\n",
+        "not isinstance(5, collections.abc.Sized)",
+    ),
     "abc-register-builtin-type": (
         "import collections.abc\ncollections.abc.Sequence.register(int)\n",
         "not isinstance(5, collections.abc.Sequence)",
