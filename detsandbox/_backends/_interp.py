@@ -169,7 +169,10 @@ POOL: Final = InterpreterPool()
 
 
 class _InterpServer(Server):
-    def _open(self, policy: Any, path: list[str], cwd: str) -> None:
+    def _open(
+        self, policy: Any, path: list[str], cwd: str, env: dict[str, str] | None = None
+    ) -> None:
+        # The environment is the process's, shared with the host: never applied here.
         super()._open(policy, path, cwd)
         if self.failure is not None or not isinstance(policy, Policy):
             return

@@ -283,9 +283,14 @@ class Server:
             raise RuntimeError("no Sandbox is open in this worker")
         return self.sandbox
 
-    def _open(self, policy: object, path: list[str], cwd: str) -> None:
+    def _open(
+        self, policy: object, path: list[str], cwd: str, env: dict[str, str] | None = None
+    ) -> None:
         from .._sandbox import Sandbox
 
+        if env is not None and self._guard is not None and os.environ != env:
+            os.environ.clear()  # a process of its own: the host's environment now
+            os.environ.update(env)
         self.handles.clear()
         self.failure = None
         self.closed = False

@@ -62,7 +62,7 @@ def _loads_safely(data: bytes) -> Any:
     return _SafeUnpickler(io.BytesIO(data)).load()
 
 
-_last_opening: tuple[Policy, list[str], str, bytes] | None = None
+_last_opening: tuple[Policy, list[str], str, dict[str, str], bytes] | None = None
 
 
 def _opening(policy: Policy) -> bytes:
@@ -70,12 +70,21 @@ def _opening(policy: Policy) -> bytes:
     Policy costs tens of microseconds). Keyed by identity: equal replay policies may
     hold different journals."""
     global _last_opening
-    path, cwd = sys.path, os.getcwd()
+    path, cwd, env = sys.path, os.getcwd(), os.environ
     last = _last_opening
-    if last is not None and last[0] is policy and last[1] == path and last[2] == cwd:
-        return last[3]
-    data = pickle.dumps(("open", policy, list(path), cwd), _PROTOCOL)
-    _last_opening = (policy, list(path), cwd, data)
+    if (
+        last is not None
+        and last[0] is policy
+        and last[1] == path
+        and last[2] == cwd
+        and last[3] == env
+    ):
+        return last[4]
+    # The environment too: a worker forked from a zygote started earlier sees
+    # the host's environment as it is when the Sandbox is made, as a child
+    # process would (a process worker applies it; an interpreter shares it).
+    data = pickle.dumps(("open", policy, list(path), cwd, dict(env)), _PROTOCOL)
+    _last_opening = (policy, list(path), cwd, dict(env), data)
     return data
 
 
