@@ -92,8 +92,13 @@ class Limits:
 
     @classmethod
     def untrusted(cls, **changes: Any) -> Self:
-        """The defaults of untrusted mode: 5 s, 256 MiB, depth 200, 1 MiB of output."""
-        return cls(timeout=5.0, memory=256 * 2**20, recursion=200, output=2**20).evolve(**changes)
+        """The defaults of untrusted mode: 5 s, 256 MiB, 1 MiB of output.
+
+        No recursion or instruction budget by default: counting costs every
+        call (3.12+) or every line (3.11) of the code, and the time limit
+        already stops runaway recursion; set them when you need them.
+        """
+        return cls(timeout=5.0, memory=256 * 2**20, output=2**20).evolve(**changes)
 
     @property
     def active(self) -> bool:

@@ -510,7 +510,7 @@ def test_limits_validation(changes: dict[str, object], error: str) -> None:
 
 def test_limits_evolve_and_defaults() -> None:
     assert not Limits().active and Limits(output=0).active
-    assert Limits.untrusted() == Limits(timeout=5.0, memory="256M", recursion=200, output=2**20)
+    assert Limits.untrusted() == Limits(timeout=5.0, memory="256M", output=2**20)
     assert Limits(timeout=1).evolve(timeout=2).timeout == 2.0
     with pytest.raises(PolicyError) as info:
         Limits().evolve(cpu=1)
