@@ -515,7 +515,7 @@ def test_run_json_carries_the_policy_flags(cwd: Path, capsys: pytest.CaptureFixt
             "timeout": 2.5,
             "instructions": None,
             "memory": 64 * 2**20,
-            "recursion": 200,
+            "recursion": None,
             "output": 2**20,
         },
         "backend": None,
