@@ -17,7 +17,6 @@ from __future__ import annotations
 import gc
 import statistics
 import sys
-import traceback
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
@@ -34,7 +33,6 @@ from bench_core import (
     Config,
     Row,
     Target,
-    _error_row,
     _fmt_num,
     compare,
     environment,
@@ -43,6 +41,7 @@ from bench_core import (
     parse_args,
     perf_counter,
     report,
+    run_sections,
 )
 
 from detsandbox import Journal, Policy, Sandbox
@@ -341,26 +340,13 @@ GROUPS = ("1", "2", "3", "4")
 
 
 def run_all(cfg: Config, only: set[str], *, verbose: bool) -> list[Row]:
-    rows: list[Row] = []
     sections: list[tuple[str, str, Callable[[Config], list[Row]]]] = [
         ("1", "substituted calls (1)", bench_substitutes),
         ("2", "journal overhead (2)", bench_journal_overhead),
         ("3", "replay vs record (3)", bench_replay),
         ("4", "journal size (4)", bench_size),
     ]
-    for group, what, fn in sections:
-        if group not in only:
-            continue
-        t0 = perf_counter()
-        print(f"  running {what} ...", end="", file=sys.stderr, flush=True)
-        try:
-            rows.extend(fn(cfg))
-        except Exception as exc:
-            if verbose:
-                traceback.print_exc()
-            rows.append(_error_row(group, what, exc))
-        print(f" {perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
-    return rows
+    return run_sections(sections, cfg, only, verbose=verbose)
 
 
 def main(argv: list[str] | None = None) -> int:

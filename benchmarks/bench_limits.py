@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import sys
 import threading
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,7 +29,6 @@ from bench_core import (
     Config,
     Row,
     Target,
-    _error_row,
     compare,
     environment,
     fmt_stats,
@@ -38,6 +36,7 @@ from bench_core import (
     parse_args,
     perf_counter,
     report,
+    run_sections,
 )
 
 from detsandbox import Limits, Policy, Sandbox
@@ -226,25 +225,12 @@ GROUPS = ("1", "2", "3")
 
 
 def run_all(cfg: Config, only: set[str], *, verbose: bool) -> list[Row]:
-    rows: list[Row] = []
     sections: list[tuple[str, str, Callable[[Config], list[Row]]]] = [
         ("1", "CPU loop under limits (1)", bench_loop),
         ("2", "sb.call overhead (2)", bench_call),
         ("3", "host thread beside a timed Sandbox (3)", bench_host_thread),
     ]
-    for group, what, fn in sections:
-        if group not in only:
-            continue
-        t0 = perf_counter()
-        print(f"  running {what} ...", end="", file=sys.stderr, flush=True)
-        try:
-            rows.extend(fn(cfg))
-        except Exception as exc:
-            if verbose:
-                traceback.print_exc()
-            rows.append(_error_row(group, what, exc))
-        print(f" {perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
-    return rows
+    return run_sections(sections, cfg, only, verbose=verbose)
 
 
 def main(argv: list[str] | None = None) -> int:

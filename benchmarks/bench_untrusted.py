@@ -33,10 +33,10 @@ from bench_core import (
     fmt_stats,
     fmt_time,
     parse_args,
-    perf_counter,
     report,
     run_sections,
 )
+from bench_determinism import looping
 from RestrictedPython import compile_restricted, safe_globals
 from RestrictedPython.Eval import default_guarded_getitem, default_guarded_getiter
 from RestrictedPython.Guards import (
@@ -48,7 +48,6 @@ from RestrictedPython.Guards import (
 
 from detsandbox import Policy, Sandbox
 
-Runner = Callable[[int], float]
 FILENAME = "plugins/loop.py"
 
 # The 100k-iteration loop of the issue: attribute and item reads of objects
@@ -109,18 +108,6 @@ def namespaces() -> dict[str, dict[str, Any]]:
     exec(compile_restricted(SOURCE, FILENAME, "exec"), rp)
     rp["Point"]._guarded_writes = True  # full_write_guard's opt-in for a class
     return {"plain": plain, "restrictedpython": rp}
-
-
-def looping(fn: Callable[[int], Any], call: Callable[..., Any] | None = None) -> Runner:
-    def run(n: int) -> float:
-        t0 = perf_counter()
-        if call is None:
-            fn(n)
-        else:
-            call(fn, n)
-        return perf_counter() - t0
-
-    return run
 
 
 def bench_loop(cfg: Config, name: str, group: str, label: str) -> list[Row]:
