@@ -680,11 +680,18 @@ BUDGET_ITER: Final = "__ds_budget__"
 _UNCOUNTED: Final = repeat(None)  # between calls, ticks count nothing
 
 
-class _Exhausted:
-    """Where a Meter's budget iterator goes when the budget is used up.
+_NEVER: Final = object()  # the end marker's sentinel: it never returns this
 
-    A tick is a C call (``next`` of ``repeat(None, n)`` chained to this), so
-    counting costs no Python frame; only the tick past the budget runs here.
+
+class _Exhausted:
+    """What a Meter's budget iterator calls when the budget is used up.
+
+    A tick is a C call (``next`` of ``repeat(None, n)`` chained to
+    ``iter(self, _NEVER)``), so counting costs no Python frame; only ticks
+    past the budget run this. The end marker is a C callable-iterator, not a
+    Python one: ``chain`` would drop a Python ``__iter__`` that failed (a
+    RecursionError deep in a retrying handler) and end the budget with a
+    catchable StopIteration.
     """
 
     __slots__ = ("meter",)
@@ -692,10 +699,7 @@ class _Exhausted:
     def __init__(self, meter: Meter) -> None:
         self.meter = meter
 
-    def __iter__(self) -> _Exhausted:
-        return self
-
-    def __next__(self) -> None:
+    def __call__(self) -> None:
         w = _WINDOWS.get(get_ident())
         while w is not None and w.meter is not self.meter:
             w = w.outer
@@ -718,7 +722,7 @@ class Meter:
         self._builtins = builtins
         self._calls = 0  # open calls, on any thread
         self._budget: repeat[None] = _UNCOUNTED
-        self._end = _Exhausted(self)
+        self._end = iter(_Exhausted(self), _NEVER)
         if limits.instructions is not None:
             builtins[BUDGET_NEXT] = next
             builtins[BUDGET_ITER] = _UNCOUNTED

@@ -230,6 +230,25 @@ print(_budget._tool, sys.gettrace(), sys.getprofile())
 # -- instructions ---------------------------------------------------------------
 
 
+@pytest.mark.parametrize("case", RUNAWAY, ids=list(RUNAWAY))
+def test_instruction_budget_stops_runaway_code(case: str) -> None:
+    # Every version, retrying handlers included: a tick past the budget trips
+    # the call, and the version's stopping machinery takes it from there.
+    source, where = RUNAWAY[case]
+    sb = sandbox(instructions=1000)
+    ns = sb.exec(source, filename="wf.py")
+    with pytest.raises(InstructionLimitError) as info:
+        sb.call(ns["f"])
+    if where is None:
+        assert str(info.value).startswith(
+            "Sandbox.call() used up Limits.instructions=1000 loop iterations and calls "
+            "(stopped at wf.py:"
+        )
+    else:
+        assert str(info.value) == message("Sandbox.call()", "instructions", where)
+    assert_usable(sb)
+
+
 def test_instruction_budget_stops_a_loop_exactly() -> None:
     sb = sandbox(instructions=1000)
     ns = sb.exec(
