@@ -78,8 +78,13 @@ class _Worker:
         fd = sock.fileno()
         self.conn = Conn(fd, fd)
 
+    def close(self) -> None:
+        self._sock.close()
+
     def release(self) -> None:
         self._sock.close()
+        # The run is over: fork its replacement now, not while the next run is on.
+        self._zygote.refill()
 
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -122,9 +127,26 @@ class _Zygote:
                 while not self.ready:
                     self._receive()
             worker = self.ready.popleft()
-            while len(self.ready) + self.pending < _PREFORK:
+            if not self.ready and not self.pending:
+                # Sandboxes open faster than they close: the next one must not wait
+                # for a whole fork. Otherwise spares are forked when a run ends
+                # (refill), so that no fork competes with a run for the CPU.
                 self._ask(_FORK, 0)
             return worker
+
+    def refill(self) -> None:
+        """Fork spare workers up to ``_PREFORK``; skipped if the zygote is busy or gone."""
+        # Not blocking: this runs when a Sandbox closes, possibly from a finalizer
+        # on a thread that holds the lock already (take() will fork what it needs).
+        if not self.lock.acquire(blocking=False):
+            return
+        try:
+            while len(self.ready) + self.pending < _PREFORK:
+                self._ask(_FORK, 0)
+        except OSError:
+            pass  # the zygote is gone; the next take() starts another
+        finally:
+            self.lock.release()
 
     def status(self, pid: int) -> int | None:
         with self.lock:
@@ -159,7 +181,7 @@ class _Zygote:
     def shutdown(self) -> None:
         with self.lock:
             for worker in self.ready:
-                worker.release()
+                worker.close()
             self.ready.clear()
             self.ctrl.close()
         try:
