@@ -148,6 +148,25 @@ def test_each_sandbox_gets_a_fresh_worker(tree: Tree) -> None:
         assert sb.call(f"{name}:bump") == 2
 
 
+def test_workers_see_the_host_environment_as_it_is_when_the_sandbox_is_made(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DETSANDBOX_PROBE", "1")
+    with Sandbox(backend="process") as sb:
+        assert sb.call(os.getenv, "DETSANDBOX_PROBE") == "1"
+        # Not the zygote's: it was started with its own PYTHONHASHSEED and PYTHONPATH.
+        assert sb.call(eval, "dict(__import__('os').environ)") == dict(os.environ)
+    monkeypatch.setenv("DETSANDBOX_PROBE", "2")
+    monkeypatch.setenv("PYTHONHASHSEED", "99")
+    with Sandbox(backend="process") as sb:
+        assert sb.call(os.getenv, "DETSANDBOX_PROBE") == "2"
+        assert sb.call(os.getenv, "PYTHONHASHSEED") == "99"
+    monkeypatch.delenv("DETSANDBOX_PROBE")
+    with Sandbox(backend="process") as sb:
+        assert sb.call(os.getenv, "DETSANDBOX_PROBE") is None
+        assert sb.call(eval, "dict(__import__('os').environ)") == dict(os.environ)
+
+
 def test_many_runs_leak_no_descriptors() -> None:
     def fds() -> int:
         return len(os.listdir("/proc/self/fd"))

@@ -102,7 +102,13 @@ class _Zygote:
         host_end, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         env = dict(os.environ, PYTHONHASHSEED=str(seed))
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))
-        code = f"from detsandbox._backends._process import zygote; zygote({zygote_end.fileno()})"
+        # The zygote gives these two back their host values once started, and
+        # warms up on the host's sys.path, so a worker's opening changes nothing.
+        host = {name: os.environ.get(name) for name in ("PYTHONHASHSEED", "PYTHONPATH")}
+        code = (
+            "from detsandbox._backends._process import zygote; "
+            f"zygote({zygote_end.fileno()}, {host!r}, {sys.path!r})"
+        )
         try:
             # Its own session: a Ctrl-C at the terminal interrupts the host only.
             self.proc = subprocess.Popen(
@@ -245,10 +251,17 @@ POOL: Final = ProcessPool()
 # -- the zygote ----------------------------------------------------------------------------
 
 
-def zygote(fd: int) -> None:
+def zygote(fd: int, host_env: dict[str, str | None], path: list[str]) -> None:
     """Main of a zygote process: warm up, then fork a worker per request."""
     ctrl = socket.socket(fileno=fd)
-    _warm()
+    for name, value in host_env.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    sys.path[:] = path
+    environ = dict(os.environ)
+    _warm(environ)
     # Objects that exist now are never collected; forked workers then do not
     # copy every page the collector would have touched.
     import gc
@@ -273,7 +286,7 @@ def zygote(fd: int) -> None:
                 ctrl.close()
                 ours.close()
                 set_death_signal()
-                _serve(theirs)
+                _serve(theirs, environ)
             theirs.close()
             try:
                 socket.send_fds(ctrl, [_MSG.pack(pid, 0)], [ours.fileno()])
@@ -292,16 +305,16 @@ def zygote(fd: int) -> None:
     os._exit(0)
 
 
-def _warm() -> None:
+def _warm(environ: dict[str, str]) -> None:
     """Import and exercise what every worker needs, once, before forking."""
     import pickle
 
     from .. import Policy
 
     for policy in (Policy.strict(), Policy.deterministic(record=True)):
-        server = Server()
+        server = Server(_guard, dict(environ))
         source = "import json, re, math, random, time, datetime\ndef f(x):\n    return x\n"
-        server.handle(pickle.dumps(("open", policy, list(sys.path), os.getcwd())))
+        server.handle(pickle.dumps(("open", policy, list(sys.path), os.getcwd(), environ)))
         server.handle(pickle.dumps(("exec", source, "<warm>", "__main__")))
         server.handle(pickle.dumps(("call", "json:dumps", ([1],), {})))
         server.handle(pickle.dumps(("attr", "journal", None)))
@@ -346,14 +359,14 @@ def _reap(statuses: dict[int, int]) -> None:
 # -- a worker ------------------------------------------------------------------------------
 
 
-def _serve(sock: socket.socket) -> None:
+def _serve(sock: socket.socket, environ: dict[str, str]) -> None:
     """Main of a forked worker: serve one Sandbox, then exit."""
     fd = sock.fileno()
     conn = Conn(fd, fd)
-    server = Server(_guard)
+    server = Server(_guard, environ)
     # Touch, before the host takes this worker, the pages a first request
     # would copy from the zygote.
-    _warm()
+    _warm(environ)
     try:
         while True:
             try:
