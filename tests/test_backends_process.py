@@ -24,7 +24,7 @@ from detsandbox import (
     WorkerCrashedError,
 )
 from detsandbox._backends import unavailable
-from detsandbox._backends._process import POOL
+from detsandbox._backends._process import _PREFORK, POOL
 
 pytestmark = pytest.mark.skipif(
     unavailable("process") is not None, reason=str(unavailable("process"))
@@ -167,6 +167,49 @@ def test_workers_see_the_host_environment_as_it_is_when_the_sandbox_is_made(
         assert sb.call(eval, "dict(__import__('os').environ)") == dict(os.environ)
 
 
+CACHED = "sorted(k[:2] for k in __import__('detsandbox._compile').__dict__['_compile']._STRINGS)"
+LINES = "sorted(__import__('detsandbox._source').__dict__['_source']._SOURCES)"
+
+
+def test_later_workers_find_an_exec_source_compiled_but_not_its_lines() -> None:
+    source = f"def f():\n    return {time.monotonic_ns()}\n"
+    with Sandbox(backend="process") as sb:
+        assert ("taught.py", source) not in sb.call(eval, CACHED)
+        expected = sb.call(sb.exec(source, filename="taught.py")["f"])
+    # The zygote compiles it when that Sandbox closes; spares forked before do not have it.
+    for _ in range(_PREFORK + 1):
+        with Sandbox(backend="process") as sb:
+            cached, lines = sb.call(eval, CACHED), sb.call(eval, LINES)
+    assert ("taught.py", source) in cached
+    # No later run sees what an earlier one ran: the source lines stay behind.
+    assert "taught.py" not in lines
+    with Sandbox(backend="process") as sb:
+        assert sb.call(sb.exec(source, filename="taught.py")["f"]) == expected
+
+
+def test_the_zygote_imports_the_hosts_detsandbox_whatever_the_working_directory(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "work" / "detsandbox").mkdir(parents=True)
+    (tmp_path / "work" / "detsandbox" / "__init__.py").write_text("raise ImportError('not me')\n")
+    script = tmp_path / "host.py"
+    script.write_text(
+        "from detsandbox import Sandbox\n"
+        "with Sandbox(backend='process') as sb:\n"
+        "    print(sb.exec('x = 1\\n')['x'])\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path / "work",
+        env=child_env(),
+        timeout=60,
+        check=False,
+    )
+    assert (proc.returncode, proc.stdout) == (0, "1\n"), proc.stderr
+
+
 def test_many_runs_leak_no_descriptors() -> None:
     def fds() -> int:
         return len(os.listdir("/proc/self/fd"))
@@ -199,7 +242,7 @@ HOST = textwrap.dedent(
     """
     import os, sys, threading, time
     from detsandbox import Sandbox
-    from detsandbox._backends._process import POOL
+    from detsandbox._backends._process import _PREFORK, POOL
 
     kept = [Sandbox(backend="process") for _ in range(2)]
     busy = Sandbox(backend="process")

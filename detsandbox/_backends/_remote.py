@@ -121,6 +121,7 @@ class Remote:
 
     __slots__ = (
         "_generation",
+        "_learn",
         "_loads",
         "_lock",
         "_opening",
@@ -139,6 +140,8 @@ class Remote:
         self._worker: Worker | None = None
         self._generation = 0
         self._loads: Callable[[bytes], Any] = _loads_safely if policy.untrusted else pickle.loads
+        # A pool whose workers start fresh may compile exec'd sources ahead for them.
+        self._learn: Callable[[Policy, str, str], None] | None = getattr(pool, "learn", None)
         limits = policy.limits or Limits()
         # The Sandbox inside enforces the limits itself; a worker process is
         # also killed once the call runs clearly past its timeout.
@@ -264,7 +267,10 @@ class Remote:
     # -- the Sandbox API ----------------------------------------------------------------
 
     def exec(self, source: str, filename: str, name: str) -> dict[str, Any]:
-        return self.namespace(self.request(("exec", source, filename, name), timed=True))
+        namespace = self.namespace(self.request(("exec", source, filename, name), timed=True))
+        if self._learn is not None:
+            self._learn(self._policy, source, filename)
+        return namespace
 
     def import_module(self, name: str) -> RemoteModule:
         real, attrs = self.request(("import", name), timed=True)
