@@ -18,6 +18,7 @@ from detsandbox import (
     Limits,
     MemoryLimitError,
     Policy,
+    RestrictedAccessError,
     Sandbox,
     TimeLimitError,
     TransferError,
@@ -165,6 +166,19 @@ def test_workers_see_the_host_environment_as_it_is_when_the_sandbox_is_made(
     with Sandbox(backend="process") as sb:
         assert sb.call(os.getenv, "DETSANDBOX_PROBE") is None
         assert sb.call(eval, "dict(__import__('os').environ)") == dict(os.environ)
+
+
+def test_a_spare_made_ahead_for_one_policy_serves_another() -> None:
+    # A spare makes the last Sandbox's Policy ahead; one of another Policy (same hash
+    # seed, so the same zygote) must get its own.
+    strict, det = Policy.strict(), Policy.deterministic(seed=0, start=981173106)
+    for policy in (strict, strict, det, det, strict, det):
+        with Sandbox(policy, backend="process") as sb:
+            if policy is det:
+                assert sb.exec("import time\nt = time.time()\n")["t"] == 981173106.0
+            else:
+                with pytest.raises(RestrictedAccessError):
+                    sb.exec("import time\nt = time.time()\n")
 
 
 CACHED = "sorted(k[:2] for k in __import__('detsandbox._compile').__dict__['_compile']._STRINGS)"

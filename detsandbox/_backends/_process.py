@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Final
 from .._policy import Policy
 from ..errors import BackendError, MemoryLimitError, ResourceLimitError
 from ._protocol import Closed, Conn, Server
+from ._remote import _opening
 
 if TYPE_CHECKING:
     from .._sandbox import Sandbox
@@ -74,7 +75,7 @@ def hash_seed(policy: Policy) -> int:
 
 
 class _Worker:
-    __slots__ = ("_sock", "_zygote", "conn", "pid")
+    __slots__ = ("_sock", "_zygote", "conn", "opened", "pid")
 
     def __init__(self, zygote: _Zygote, pid: int, sock: socket.socket) -> None:
         self._zygote = zygote
@@ -82,6 +83,8 @@ class _Worker:
         self.pid = pid
         fd = sock.fileno()
         self.conn = Conn(fd, fd)
+        #: The opening this spare was sent while idle (its Sandbox is made already).
+        self.opened = b""
 
     def close(self) -> None:
         self._sock.close()
@@ -133,9 +136,11 @@ class _Zygote:
         self.pending = 0
         self.taught: set[tuple[str, str, object]] = set()
         self.lessons: list[tuple[Policy, str, str]] = []
+        self.opening = b""  # the opening of the last Sandbox: spares make theirs ahead
 
-    def take(self) -> _Worker:
+    def take(self, opening: bytes) -> _Worker:
         with self.lock:
+            self.opening = opening
             if not self.ready:
                 if not self.pending:
                     self._ask(_FORK, 0)
@@ -150,12 +155,25 @@ class _Zygote:
             return worker
 
     def refill(self) -> None:
-        """Fork spare workers up to ``_PREFORK``; skipped if the zygote is busy or gone."""
+        """Between runs: spares that arrived make the last run's Sandbox ahead, the
+        zygote learns what that run compiled, and forks spares up to ``_PREFORK``.
+        Skipped if the zygote is busy or gone."""
         # Not blocking: this runs when a Sandbox closes, possibly from a finalizer
         # on a thread that holds the lock already (take() will fork what it needs).
         if not self.lock.acquire(blocking=False):
             return
         try:
+            with contextlib.suppress(BlockingIOError):
+                while self.pending:
+                    self._receive(socket.MSG_DONTWAIT)
+            opening = self.opening
+            for worker in self.ready:
+                # Not a large one (a replay's journal): it could fill the socket.
+                if worker.opened is not opening and 0 < len(opening) <= _LESSON_SIZE:
+                    # A one-way message: a worker that died meanwhile fails when taken.
+                    with contextlib.suppress(OSError):
+                        worker.conn.send(opening)
+                        worker.opened = opening
             lessons, self.lessons = self.lessons, []
             for lesson in lessons:
                 payload = pickle.dumps(lesson, pickle.HIGHEST_PROTOCOL)
@@ -194,9 +212,9 @@ class _Zygote:
         if op == _FORK:
             self.pending += 1
 
-    def _receive(self) -> int | None:
+    def _receive(self, flags: int = 0) -> int | None:
         """One reply: a forked worker goes to ``ready`` (None), a status is returned."""
-        msg, fds, _, _ = socket.recv_fds(self.ctrl, _MSG.size, 1)
+        msg, fds, _, _ = socket.recv_fds(self.ctrl, _MSG.size, 1, flags)
         if not msg:
             for fd in fds:
                 os.close(fd)
@@ -242,7 +260,7 @@ class ProcessPool:
                         self._registered = True
                     zygote = self._zygotes[seed] = _Zygote(seed)
             try:
-                return zygote.take()
+                return zygote.take(_opening(policy))
             except (OSError, Closed) as exc:
                 # The zygote died (killed from outside): start another once.
                 with self._lock:

@@ -150,9 +150,11 @@ class Remote:
         self._start()
 
     def _start(self) -> Worker:
-        # The opening message goes out with the first request, in one write.
-        self._opening = _opening(self._policy)
         self._worker = worker = self._pool.acquire(self._policy)
+        # The opening message goes out with the first request, in one write,
+        # unless the worker (a process spare) was sent this one while idle.
+        opening = _opening(self._policy)
+        self._opening = b"" if getattr(worker, "opened", None) is opening else opening
         return worker
 
     def request(self, request: tuple[Any, ...], *, timed: bool = False) -> Any:
