@@ -226,6 +226,7 @@ def test_the_zygote_imports_the_hosts_detsandbox_whatever_the_working_directory(
 
 def test_many_runs_leak_no_descriptors() -> None:
     def fds() -> int:
+        POOL.settle()  # spares are forked between runs: count once they have arrived
         return len(os.listdir("/proc/self/fd"))
 
     for _ in range(5):
@@ -299,6 +300,30 @@ def test_closing_a_sandbox_ends_its_worker() -> None:
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert not _alive(pid)
+
+
+def test_a_forked_host_starts_its_own_zygote() -> None:
+    with Sandbox(backend="process") as sb:
+        sb.exec("x = 1\n")
+    parents = POOL.pids()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child must not take the parent's spares or talk to its zygote
+        try:
+            os.close(r)
+            with Sandbox(backend="process") as sb:
+                ok = sb.exec("x = 2\n")["x"] == 2 and POOL.pids() != parents
+            os.write(w, b"ok" if ok else b"no")
+        finally:
+            os._exit(0)
+    os.close(w)
+    got = os.read(r, 2)
+    os.close(r)
+    os.waitpid(pid, 0)
+    assert got == b"ok"
+    with Sandbox(backend="process") as sb:
+        assert sb.exec("x = 3\n")["x"] == 3
+    assert POOL.pids() == parents
 
 
 def test_shutdown_ends_the_zygotes() -> None:

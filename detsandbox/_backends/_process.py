@@ -26,12 +26,15 @@ import contextlib
 import math
 import os
 import pickle
+import queue
+import select
 import signal
 import socket
 import struct
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
@@ -91,8 +94,9 @@ class _Worker:
 
     def release(self) -> None:
         self._sock.close()
-        # The run is over: fork its replacement now, not while the next run is on.
-        self._zygote.refill()
+        # The run is over: its replacement is forked and readied now, not while
+        # the next run is on, and by the zygote's own thread, not the caller.
+        self._zygote.wake.put(True)
 
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -137,6 +141,13 @@ class _Zygote:
         self.taught: set[tuple[str, str, object]] = set()
         self.lessons: list[tuple[Policy, str, str]] = []
         self.opening = b""  # the opening of the last Sandbox: spares make theirs ahead
+        # The refill thread: woken when a run ends (SimpleQueue.put is safe in a finalizer).
+        self.wake: queue.SimpleQueue[bool] = queue.SimpleQueue()
+        self.busy = False
+        self._thread = threading.Thread(
+            target=self._refill_loop, name=f"detsandbox-zygote-{seed}", daemon=True
+        )
+        self._thread.start()
 
     def take(self, opening: bytes) -> _Worker:
         with self.lock:
@@ -154,15 +165,26 @@ class _Zygote:
                 self._ask(_FORK, 0)
             return worker
 
+    def _refill_loop(self) -> None:
+        """After each run: refill, then ready the spares forked for it as they arrive."""
+        while self.wake.get():
+            self.busy = True
+            try:
+                self.refill()
+                deadline = time.monotonic() + 1.0
+                while self.pending and self.wake.empty() and time.monotonic() < deadline:
+                    # Unlocked: a take() may collect the spare first; then none is left.
+                    if select.select([self.ctrl], [], [], 0.02)[0]:
+                        self.refill()
+            except (OSError, ValueError, Closed):
+                pass  # the zygote is gone or shut down; the next take() starts another
+            finally:
+                self.busy = False
+
     def refill(self) -> None:
         """Between runs: spares that arrived make the last run's Sandbox ahead, the
-        zygote learns what that run compiled, and forks spares up to ``_PREFORK``.
-        Skipped if the zygote is busy or gone."""
-        # Not blocking: this runs when a Sandbox closes, possibly from a finalizer
-        # on a thread that holds the lock already (take() will fork what it needs).
-        if not self.lock.acquire(blocking=False):
-            return
-        try:
+        zygote learns what that run compiled, and forks spares up to ``_PREFORK``."""
+        with self.lock:
             with contextlib.suppress(BlockingIOError):
                 while self.pending:
                     self._receive(socket.MSG_DONTWAIT)
@@ -181,10 +203,6 @@ class _Zygote:
                     self.ctrl.send(_MSG.pack(_LEARN, len(payload)) + payload)
             while len(self.ready) + self.pending < _PREFORK:
                 self._ask(_FORK, 0)
-        except OSError:
-            pass  # the zygote is gone; the next take() starts another
-        finally:
-            self.lock.release()
 
     def learn(self, policy: Policy, source: str, filename: str) -> None:
         """A run exec'd ``source``: the zygote compiles it before its next fork, so that
@@ -226,12 +244,21 @@ class _Zygote:
             return None
         return int(value)
 
+    def forget(self) -> None:
+        """In a forked child of the host: let go of the parent's zygote, quietly."""
+        for worker in self.ready:
+            worker.close()
+        self.ctrl.close()
+
     def shutdown(self) -> None:
+        self.wake.put(False)
         with self.lock:
             for worker in self.ready:
                 worker.close()
             self.ready.clear()
             self.ctrl.close()
+        if self._thread is not threading.current_thread():
+            self._thread.join(2)
         try:
             self.proc.wait(2)
         except subprocess.TimeoutExpired:
@@ -248,6 +275,15 @@ class ProcessPool:
         self._lock = threading.Lock()
         self._zygotes: dict[int, _Zygote] = {}
         self._registered = False
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._after_fork)
+
+    def _after_fork(self) -> None:
+        # The zygotes (and their threads) are the parent's: a child starts its own.
+        self._lock = threading.Lock()
+        zygotes, self._zygotes = self._zygotes, {}
+        for zygote in zygotes.values():
+            zygote.forget()
 
     def acquire(self, policy: Policy) -> _Worker:
         seed = hash_seed(policy)
@@ -286,6 +322,17 @@ class ProcessPool:
             self._zygotes.clear()
         for zygote in zygotes:
             zygote.shutdown()
+
+    def settle(self, timeout: float = 5.0) -> None:
+        """Wait until no spare is being forked or readied (for counting descriptors)."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            zygotes = list(self._zygotes.values())
+        for zygote in zygotes:
+            while zygote.pending or zygote.busy or not zygote.wake.empty():
+                if time.monotonic() > deadline:
+                    return
+                time.sleep(0.005)
 
     def pids(self) -> list[int]:
         """The zygotes' process ids (for tests)."""
