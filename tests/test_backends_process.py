@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import ctypes
 import os
 import subprocess
@@ -199,6 +200,34 @@ def test_later_workers_find_an_exec_source_compiled_but_not_its_lines() -> None:
     assert "taught.py" not in lines
     with Sandbox(backend="process") as sb:
         assert sb.call(sb.exec(source, filename="taught.py")["f"]) == expected
+
+
+def test_untrusted_source_is_not_compiled_ahead() -> None:
+    source = f"def f():\n    return {time.monotonic_ns()}\n"
+    with Sandbox(Policy.strict(untrusted=True), backend="process") as sb:
+        sb.exec(source, filename="untaught.py")
+    for _ in range(_PREFORK + 1):
+        with Sandbox(Policy.strict(untrusted=True), backend="process") as sb:
+            cached = sb.call(eval, CACHED)
+    assert ("untaught.py", source) not in cached
+
+
+def test_spares_under_threads_with_several_policies_and_seeds() -> None:
+    policies = [Policy.strict(), Policy.deterministic(seed=0), Policy.deterministic(seed=5)]
+    code = "list({'apple', 'pear', 'fig', 'kiwi', 'plum'})"
+    expected = {
+        0: run_child(f"print({code})", PYTHONHASHSEED="0").strip(),
+        5: run_child(f"print({code})", PYTHONHASHSEED="5").strip(),
+    }
+
+    def one(i: int) -> bool:
+        policy = policies[i % 3]
+        with Sandbox(policy, backend="process") as sb:
+            ns = sb.exec(f"def f():\n    return {i}\n", filename=f"t{i % 4}.py")
+            return sb.call(ns["f"]) == i and str(sb.call(eval, code)) == expected[policy.seed]
+
+    with concurrent.futures.ThreadPoolExecutor(6) as threads:
+        assert all(threads.map(one, range(60)))
 
 
 def test_the_zygote_imports_the_hosts_detsandbox_whatever_the_working_directory(

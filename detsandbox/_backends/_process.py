@@ -138,7 +138,7 @@ class _Zygote:
         self.lock = threading.Lock()
         self.ready: collections.deque[_Worker] = collections.deque()
         self.pending = 0
-        self.taught: set[tuple[str, str, object]] = set()
+        self.taught: set[tuple[str, int, object]] = set()
         self.lessons: list[tuple[Policy, str, str]] = []
         self.opening = b""  # the opening of the last Sandbox: spares make theirs ahead
         # The refill thread: woken when a run ends (SimpleQueue.put is safe in a finalizer).
@@ -208,8 +208,14 @@ class _Zygote:
         """A run exec'd ``source``: the zygote compiles it before its next fork, so that
         later workers find the code in their compile cache (a fresh worker would
         otherwise compile every source anew, about half a millisecond)."""
-        key = (filename, source, policy.restrictions)
-        if key in self.taught or len(self.taught) >= _LESSONS or len(source) > _LESSON_SIZE:
+        # Untrusted source never reaches the zygote, every worker's parent: a bug in
+        # CPython's compiler must not let one run plant state in all later workers.
+        if policy.untrusted or len(source) > _LESSON_SIZE:
+            return
+        # Keyed by hash: the host need not keep up to 16 MiB of sources (a collision
+        # only leaves a source uncompiled ahead).
+        key = (filename, hash(source), policy.restrictions)
+        if key in self.taught or len(self.taught) >= _LESSONS:
             return
         self.taught.add(key)
         self.lessons.append((policy, filename, source))
