@@ -202,6 +202,24 @@ def test_later_workers_find_an_exec_source_compiled_but_not_its_lines() -> None:
         assert sb.call(sb.exec(source, filename="taught.py")["f"]) == expected
 
 
+@pytest.mark.parametrize("limits", [Limits(instructions=10**7), Limits(recursion=200)])
+def test_budgeted_source_is_compiled_ahead_unless_it_sets_monitoring_state(
+    limits: Limits,
+) -> None:
+    from detsandbox._budget import COUNT_DEPTH
+    from detsandbox._views import views_for
+
+    policy = Policy.strict(limits=limits)
+    source = f"def f():\n    return {time.monotonic_ns()}\n"
+    with Sandbox(policy, backend="process") as sb:
+        sb.exec(source, filename="budgeted.py")
+    for _ in range(_PREFORK + 1):
+        with Sandbox(policy, backend="process") as sb:
+            cached = sb.call(eval, CACHED)
+    learned = COUNT_DEPTH not in views_for(policy).hot
+    assert (("budgeted.py", source) in cached) == learned
+
+
 def test_untrusted_source_is_not_compiled_ahead() -> None:
     source = f"def f():\n    return {time.monotonic_ns()}\n"
     with Sandbox(Policy.strict(untrusted=True), backend="process") as sb:

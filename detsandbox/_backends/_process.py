@@ -433,7 +433,7 @@ def _learn(payload: bytes) -> None:
     try:
         policy, filename, source = pickle.loads(payload)
         hot = views_for(policy).hot
-        if _budget.COUNT_WORK in hot or _budget.COUNT_DEPTH in hot:
+        if _budget.COUNT_DEPTH in hot:
             return  # such code also sets sys.monitoring state, which workers must not inherit
         lines = dict(_source._SOURCES)
         try:
