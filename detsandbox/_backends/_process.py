@@ -142,8 +142,7 @@ class _Zygote:
         self.lessons: list[tuple[Policy, str, str]] = []
         self.opening = b""  # the opening of the last Sandbox: spares make theirs ahead
         # The refill thread: woken when a run ends (SimpleQueue.put is safe in a finalizer).
-        self.wake: queue.SimpleQueue[bool] = queue.SimpleQueue()
-        self.busy = False
+        self.wake: queue.SimpleQueue[bool | threading.Event] = queue.SimpleQueue()
         self._thread = threading.Thread(
             target=self._refill_loop, name=f"detsandbox-zygote-{seed}", daemon=True
         )
@@ -167,8 +166,10 @@ class _Zygote:
 
     def _refill_loop(self) -> None:
         """After each run: refill, then ready the spares forked for it as they arrive."""
-        while self.wake.get():
-            self.busy = True
+        while item := self.wake.get():
+            if isinstance(item, threading.Event):
+                item.set()  # settle(): every refill asked for before it is done
+                continue
             try:
                 self.refill()
                 deadline = time.monotonic() + 1.0
@@ -178,8 +179,6 @@ class _Zygote:
                         self.refill()
             except (OSError, ValueError, Closed):
                 pass  # the zygote is gone or shut down; the next take() starts another
-            finally:
-                self.busy = False
 
     def refill(self) -> None:
         """Between runs: spares that arrived make the last run's Sandbox ahead, the
@@ -335,10 +334,13 @@ class ProcessPool:
         with self._lock:
             zygotes = list(self._zygotes.values())
         for zygote in zygotes:
-            while zygote.pending or zygote.busy or not zygote.wake.empty():
-                if time.monotonic() > deadline:
-                    return
+            done = threading.Event()
+            zygote.wake.put(done)
+            done.wait(max(0.0, deadline - time.monotonic()))
+            while zygote.pending and time.monotonic() < deadline:
                 time.sleep(0.005)
+                with contextlib.suppress(OSError, Closed):
+                    zygote.refill()  # collect the spares that arrived
 
     def pids(self) -> list[int]:
         """The zygotes' process ids (for tests)."""
