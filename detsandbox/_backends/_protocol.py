@@ -299,7 +299,7 @@ class Server:
             # A process of its own: the host's environment now. Compared as plain
             # dicts; os.environ decodes every entry when compared (~100 µs).
             for key in self._environ.keys() - env.keys():
-                del os.environ[key]
+                os.environ.pop(key, None)
             for key, value in env.items():
                 if self._environ.get(key) != value:
                     os.environ[key] = value
