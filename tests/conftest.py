@@ -1,4 +1,17 @@
-"""Shared fixtures: fixture packages on sys.path, and throwaway packages in tmp_path."""
+"""Shared fixtures: fixture packages on sys.path, throwaway packages in tmp_path, and
+the ``backend`` every core test runs on.
+
+A test that takes ``backend`` runs once per backend this CPython offers (the
+library says which: ``inprocess`` always, ``process`` on POSIX,
+``subinterpreter`` on 3.13+), and builds its Sandboxes with
+``Sandbox(policy, backend=backend)``. Two markers shape that:
+
+- ``@pytest.mark.inprocess_only("reason")``: the test checks something that
+  exists only in-process (object identity with the host, ``Sandbox.modules``,
+  the host's own hash secret); it runs on ``inprocess`` alone.
+- ``@pytest.mark.backend_bug("process", reason="...")``: a known bug of that
+  backend; the test is a strict xfail there, so the fix shows up as XPASS.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +24,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from detsandbox._backends import unavailable
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -94,3 +109,54 @@ def _no_subinterpreters_left_behind() -> Iterator[None]:
     interp = sys.modules.get("detsandbox._backends._interp")
     if interp is not None:
         interp.POOL.shutdown()
+
+
+# -- backends ---------------------------------------------------------------------------
+
+#: Every backend detsandbox offers on this CPython and platform, in-process first.
+BACKENDS: tuple[str, ...] = tuple(
+    name for name in ("inprocess", "process", "subinterpreter") if unavailable(name) is None
+)
+#: Backends where values cross pickled and sandboxed functions come back as RemoteRefs.
+REMOTE: frozenset[str] = frozenset({"process", "subinterpreter"})
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "inprocess_only(reason): runs on the in-process backend only; the reason says why "
+        "(object identity with the host, Sandbox.modules, ...)",
+    )
+    config.addinivalue_line(
+        "markers",
+        "backend_bug(*backends, reason): a known bug of those backends; a strict xfail there",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrise ``backend`` over BACKENDS, or in-process alone for inprocess_only tests."""
+    if "backend" not in metafunc.fixturenames:
+        return
+    only = metafunc.definition.get_closest_marker("inprocess_only")
+    if only is not None and not (only.args and isinstance(only.args[0], str) and only.args[0]):
+        raise pytest.UsageError(f"{metafunc.definition.nodeid}: inprocess_only needs a reason")
+    names = ("inprocess",) if only is not None else BACKENDS
+    params = []
+    for name in names:
+        marks = []
+        for bug in metafunc.definition.iter_markers("backend_bug"):
+            if name in bug.args:
+                reason = bug.kwargs.get("reason", "")
+                if not reason.startswith("backend bug: "):
+                    raise pytest.UsageError(
+                        f"{metafunc.definition.nodeid}: backend_bug reason must start with "
+                        "'backend bug: '"
+                    )
+                marks.append(pytest.mark.xfail(strict=True, reason=reason))
+        params.append(pytest.param(name, marks=marks, id=name))
+    metafunc.parametrize("backend", params)
+
+
+def remote(backend: str) -> bool:
+    """True when ``backend`` runs the Sandbox in another interpreter or process."""
+    return backend in REMOTE
