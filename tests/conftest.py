@@ -9,8 +9,9 @@ library says which: ``inprocess`` always, ``process`` on POSIX,
 - ``@pytest.mark.inprocess_only("reason")``: the test checks something that
   exists only in-process (object identity with the host, ``Sandbox.modules``,
   the host's own hash secret); it runs on ``inprocess`` alone.
-- ``@pytest.mark.backend_bug("process", reason="...")``: a known bug of that
-  backend; the test is a strict xfail there, so the fix shows up as XPASS.
+- ``@pytest.mark.xfail_backend("process", reason="backend bug: ...")`` (on a
+  test or on one ``pytest.param``): a strict xfail on that backend only, for a
+  known bug (the fix shows up as an XPASS) or a documented known limit.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from detsandbox import Sandbox
 from detsandbox._backends import unavailable
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -129,7 +131,8 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line(
         "markers",
-        "backend_bug(*backends, reason): a known bug of those backends; a strict xfail there",
+        "xfail_backend(*backends, reason): a strict xfail on those backends only; the reason "
+        "starts with 'backend bug: ' or 'known limit: '",
     )
 
 
@@ -138,23 +141,53 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" not in metafunc.fixturenames:
         return
     only = metafunc.definition.get_closest_marker("inprocess_only")
-    if only is not None and not (only.args and isinstance(only.args[0], str) and only.args[0]):
+    if only is not None and not (only.args and str(only.args[0]).strip()):
         raise pytest.UsageError(f"{metafunc.definition.nodeid}: inprocess_only needs a reason")
     names = ("inprocess",) if only is not None else BACKENDS
-    params = []
-    for name in names:
-        marks = []
-        for bug in metafunc.definition.iter_markers("backend_bug"):
-            if name in bug.args:
-                reason = bug.kwargs.get("reason", "")
-                if not reason.startswith("backend bug: "):
-                    raise pytest.UsageError(
-                        f"{metafunc.definition.nodeid}: backend_bug reason must start with "
-                        "'backend bug: '"
-                    )
-                marks.append(pytest.mark.xfail(strict=True, reason=reason))
-        params.append(pytest.param(name, marks=marks, id=name))
-    metafunc.parametrize("backend", params)
+    metafunc.parametrize("backend", names, ids=names)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Turn ``xfail_backend`` (on a test or on one of its params) into a strict xfail."""
+    for item in items:
+        backend = getattr(item, "callspec", None) and item.callspec.params.get("backend")
+        for mark in item.iter_markers("xfail_backend"):
+            reason = mark.kwargs.get("reason", "")
+            if not reason.startswith(("backend bug: ", "known limit: ")):
+                raise pytest.UsageError(
+                    f"{item.nodeid}: xfail_backend's reason must start with "
+                    "'backend bug: ' or 'known limit: '"
+                )
+            if backend in mark.args:
+                item.add_marker(pytest.mark.xfail(strict=True, reason=reason))
+
+
+@pytest.fixture(autouse=True)
+def _remote_sandboxes_closed(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Keep every remote Sandbox a test makes alive until the test ends, then close it.
+
+    A test that drops a remote Sandbox without closing it (one whose exception
+    holds it in a reference cycle, say) would leave its worker busy until the
+    garbage collector runs its finalizer, at some arbitrary point of a later
+    test. Closing at teardown gives each test its own workers and no more.
+    """
+    if "backend" not in request.fixturenames or not remote(request.getfixturevalue("backend")):
+        yield
+        return
+    made: list[Sandbox] = []
+    original = Sandbox._open_remote
+
+    def tracked(self: Sandbox, backend: str) -> None:
+        original(self, backend)
+        made.append(self)
+
+    Sandbox._open_remote = tracked  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Sandbox._open_remote = original  # type: ignore[method-assign]
+        for sb in made:
+            sb.close()
 
 
 def remote(backend: str) -> bool:

@@ -434,7 +434,16 @@ PROCESS_STATE = [
     case("import signal; signal.getsignal(signal.SIGINT)", "signal.getsignal", "getsignal"),
     case("import atexit; atexit.register(print)", "atexit.register", "atexit.register"),
     case("import atexit; atexit.unregister(print)", "atexit.unregister", "atexit.unregister"),
-    case("import faulthandler; faulthandler.enable()", "faulthandler.enable", "faulthandler"),
+    pytest.param(
+        "import faulthandler; faulthandler.enable()",
+        "faulthandler.enable",
+        id="faulthandler",
+        marks=pytest.mark.xfail_backend(
+            "subinterpreter",
+            reason="known limit: faulthandler cannot load in a subinterpreter, so its import "
+            "fails with ImportError before any call (docs/backends.md)",
+        ),
+    ),
     case("import gc; gc.disable()", "gc.disable", "gc.disable"),
     case("import gc; gc.get_objects()", "gc.get_objects", "gc.get_objects"),
     case("import sys; sys.setrecursionlimit(5000)", "sys.setrecursionlimit", "recursionlimit"),
@@ -1263,7 +1272,7 @@ def test_traceback_shows_the_sandboxed_frames(backend: str) -> None:
     assert [f for f in frames if f[0] == "tb_wf.py"] == [("tb_wf.py", 6), ("tb_wf.py", 4)]
 
 
-@pytest.mark.backend_bug(
+@pytest.mark.xfail_backend(
     "process",
     "subinterpreter",
     reason="backend bug: a remote Sandbox re-raises in the host with its own frames "
@@ -1282,6 +1291,23 @@ def test_quoted_line_matches_the_source_that_ran(backend: str) -> None:
     run(backend, "stale_a = 1\nstale_b = 2\n", filename="stale_wf.py")  # same filename, other text
     err = refusal(backend, source, filename="stale_wf.py")  # compiled code from the cache
     assert str(err).partition("\n\n")[2].startswith("    2 | stale_check = time.time()\n")
+
+
+@pytest.mark.xfail_backend(
+    "subinterpreter",
+    reason="backend bug: a pooled interpreter's traceback quotes the line an earlier "
+    "Sandbox ran under the same filename (stale linecache)",
+)
+def test_traceback_quotes_the_source_that_ran(backend: str) -> None:
+    import traceback
+
+    with Sandbox(backend=backend) as sb, pytest.raises(RestrictedAccessError):
+        sb.exec("import time; time.time()\n", filename="quoted_wf.py")
+    with Sandbox(backend=backend) as sb, pytest.raises(ValueError) as info:
+        sb.exec("raise ValueError('boom')\n", filename="quoted_wf.py")
+    text = "".join(traceback.format_exception(info.value))
+    assert "    raise ValueError('boom')\n" in text
+    assert "time.time()" not in text
 
 
 # -- the policy: allow, deny, most specific wins --------------------------------------
