@@ -73,8 +73,8 @@ def refused_call(qualname: str, filename: str, lineno: int, line: str) -> tuple[
 # -- packages, modules and their metadata -------------------------------------
 
 
-def test_package_metadata_matches_importlib(fixtures_path: Path) -> None:
-    sb = Sandbox()
+def test_package_metadata_matches_importlib(backend: str, fixtures_path: Path) -> None:
+    sb = Sandbox(backend=backend)
     pkg = sb.import_module("dsfix_pkg")
     init = os.path.join(PKG_DIR, "__init__.py")
 
@@ -111,8 +111,8 @@ def test_package_metadata_matches_importlib(fixtures_path: Path) -> None:
     assert pkg.__cached__ == host.__cached__
 
 
-def test_module_metadata_matches_importlib(fixtures_path: Path) -> None:
-    sb = Sandbox()
+def test_module_metadata_matches_importlib(backend: str, fixtures_path: Path) -> None:
+    sb = Sandbox(backend=backend)
     base = sb.import_module("dsfix_pkg.base")
     path = os.path.join(PKG_DIR, "base.py")
 
@@ -129,11 +129,13 @@ def test_module_metadata_matches_importlib(fixtures_path: Path) -> None:
     assert sb.modules["dsfix_pkg"].base is base
 
 
-def test_fresh_module_is_a_new_object_even_if_the_host_has_it(fixtures_path: Path) -> None:
+def test_fresh_module_is_a_new_object_even_if_the_host_has_it(
+    backend: str, fixtures_path: Path
+) -> None:
     host = importlib.import_module("dsfix_pkg.base")
     host.BASE = "changed by the host"
-    first = Sandbox().import_module("dsfix_pkg.base")
-    second = Sandbox().import_module("dsfix_pkg.base")
+    first = Sandbox(backend=backend).import_module("dsfix_pkg.base")
+    second = Sandbox(backend=backend).import_module("dsfix_pkg.base")
 
     assert first is not host and second is not host and first is not second
     assert first.BASE == second.BASE == "base"
@@ -141,8 +143,8 @@ def test_fresh_module_is_a_new_object_even_if_the_host_has_it(fixtures_path: Pat
     assert host.BASE == "changed by the host"
 
 
-def test_fresh_module_builtins_are_the_sandbox_s(fixtures_path: Path) -> None:
-    sb = Sandbox()
+def test_fresh_module_builtins_are_the_sandbox_s(backend: str, fixtures_path: Path) -> None:
+    sb = Sandbox(backend=backend)
     base = sb.import_module("dsfix_pkg.base")
     ns = run(sb, "import dsfix_pkg.base as b\nsame = b.__builtins__ is __builtins__")
 
@@ -152,8 +154,8 @@ def test_fresh_module_builtins_are_the_sandbox_s(fixtures_path: Path) -> None:
     assert sb.modules["builtins"].__dict__ is base.__builtins__
 
 
-def test_exec_module_metadata_and_registration() -> None:
-    sb = Sandbox()
+def test_exec_module_metadata_and_registration(backend: str) -> None:
+    sb = Sandbox(backend=backend)
     source = "import sys\nme = sys.modules[__name__]\n"
     ns = sb.exec(source, filename="wf.py", name="wf")
 
@@ -167,8 +169,8 @@ def test_exec_module_metadata_and_registration() -> None:
     assert ns["__loader__"].get_source("wf") == source
     assert ns["__loader__"].is_package("wf") is False
     # A pseudo file name (the default "<sandbox>") is no __file__, as for exec().
-    assert "__file__" not in Sandbox().exec("x = 1")
-    assert Sandbox().exec("x = 1")["__name__"] == "__main__"
+    assert "__file__" not in Sandbox(backend=backend).exec("x = 1")
+    assert Sandbox(backend=backend).exec("x = 1")["__name__"] == "__main__"
     # Other sandboxed code imports the exec'd module by its name.
     assert run(sb, "import wf\nok = wf.me is wf", name="other")["ok"] is True
 
@@ -176,8 +178,8 @@ def test_exec_module_metadata_and_registration() -> None:
 # -- relative imports ---------------------------------------------------------
 
 
-def test_relative_imports_resolve_in_the_sandbox(fixtures_path: Path) -> None:
-    sb = Sandbox()
+def test_relative_imports_resolve_in_the_sandbox(backend: str, fixtures_path: Path) -> None:
+    sb = Sandbox(backend=backend)
     rel = sb.import_module("dsfix_pkg.rel")
     mods = sb.modules
 
@@ -200,8 +202,10 @@ def test_relative_imports_resolve_in_the_sandbox(fixtures_path: Path) -> None:
     assert "dsfix_pkg" not in sys.modules
 
 
-def test_exec_under_a_dotted_name_imports_relative_to_its_package(fixtures_path: Path) -> None:
-    sb = Sandbox()
+def test_exec_under_a_dotted_name_imports_relative_to_its_package(
+    backend: str, fixtures_path: Path
+) -> None:
+    sb = Sandbox(backend=backend)
     ns = run(
         sb,
         """
@@ -230,18 +234,18 @@ def test_exec_under_a_dotted_name_imports_relative_to_its_package(fixtures_path:
     ],
 )
 def test_relative_import_errors_match_cpython(
-    fixtures_path: Path, source: str, name: str, message: str
+    backend: str, fixtures_path: Path, source: str, name: str, message: str
 ) -> None:
     with pytest.raises(ImportError) as excinfo:
-        Sandbox().exec(source, name=name)
+        Sandbox(backend=backend).exec(source, name=name)
     assert type(excinfo.value) is ImportError
     assert excinfo.value.args == (message,)
 
 
-def test_exec_dotted_name_package_is_parent(fixtures_path: Path) -> None:
+def test_exec_dotted_name_package_is_parent(backend: str, fixtures_path: Path) -> None:
     # `from . import base` from "dsfix_pkg.sub.runner" is dsfix_pkg.sub.base: missing.
     with pytest.raises(ImportError) as excinfo:
-        Sandbox().exec("from . import base", name="dsfix_pkg.sub.runner")
+        Sandbox(backend=backend).exec("from . import base", name="dsfix_pkg.sub.runner")
     assert excinfo.value.args == (
         f"cannot import name 'base' from 'dsfix_pkg.sub' ({PKG_DIR}/sub/__init__.py)",
     )
@@ -251,8 +255,10 @@ def test_exec_dotted_name_package_is_parent(fixtures_path: Path) -> None:
 # -- submodules, dotted imports ------------------------------------------------
 
 
-def test_submodules_are_set_as_attributes_of_their_parent(fixtures_path: Path) -> None:
-    sb = Sandbox()
+def test_submodules_are_set_as_attributes_of_their_parent(
+    backend: str, fixtures_path: Path
+) -> None:
+    sb = Sandbox(backend=backend)
     ns = run(sb, "import dsfix_pkg.sub.leaf")
     pkg = ns["dsfix_pkg"]
     mods = sb.modules
@@ -266,9 +272,9 @@ def test_submodules_are_set_as_attributes_of_their_parent(fixtures_path: Path) -
     assert "dsfix_pkg.rel" not in mods
 
 
-def test_import_dotted_name_binds_like_cpython(fixtures_path: Path) -> None:
+def test_import_dotted_name_binds_like_cpython(backend: str, fixtures_path: Path) -> None:
     ns = run(
-        Sandbox(),
+        Sandbox(backend=backend),
         """
         import dsfix_pkg.sub.leaf
         import dsfix_pkg.sub.sibling as sib
@@ -284,9 +290,9 @@ def test_import_dotted_name_binds_like_cpython(fixtures_path: Path) -> None:
     assert ns["sub"] is ns["dsfix_pkg"].sub
 
 
-def test_import_table_is_the_same_every_run(fixtures_path: Path) -> None:
+def test_import_table_is_the_same_every_run(backend: str, fixtures_path: Path) -> None:
     def one_run() -> tuple[object, ...]:
-        sb = Sandbox()
+        sb = Sandbox(backend=backend)
         ns = run(sb, "import dsfix_pkg.rel, dsfix_cycles.from_a, dsfix_initcycle")
         fresh = [n for n in sb.modules if n.startswith("dsfix")]
         return tuple(fresh), ns["dsfix_pkg"].rel.LEAF, sb.modules["dsfix_initcycle"].AFTER
@@ -318,9 +324,11 @@ def test_import_table_is_the_same_every_run(fixtures_path: Path) -> None:
     [("mod_a", "mod_b"), ("from_a", "from_b"), ("rel_a", "rel_b")],
     ids=["import-a.b", "from-pkg-import-sub", "from-dot-import-sub"],
 )
-def test_circular_imports_complete_like_cpython(fixtures_path: Path, pair: tuple[str, str]) -> None:
+def test_circular_imports_complete_like_cpython(
+    backend: str, fixtures_path: Path, pair: tuple[str, str]
+) -> None:
     first, second = (f"dsfix_cycles.{m}" for m in pair)
-    sb = Sandbox()
+    sb = Sandbox(backend=backend)
     a = sb.import_module(first)
     b = sb.modules[second]
     result = (a.other(), b.other())
@@ -334,8 +342,8 @@ def test_circular_imports_complete_like_cpython(fixtures_path: Path, pair: tuple
     assert a is not host_a and b is not host_b
 
 
-def test_circular_import_as_completes_like_cpython(fixtures_path: Path) -> None:
-    sb = Sandbox()
+def test_circular_import_as_completes_like_cpython(backend: str, fixtures_path: Path) -> None:
+    sb = Sandbox(backend=backend)
     a = sb.import_module("dsfix_cycles.as_a")
     assert a.other() == "b"
     assert sb.modules["dsfix_cycles.as_b"].other() == "a"
@@ -343,9 +351,9 @@ def test_circular_import_as_completes_like_cpython(fixtures_path: Path) -> None:
     assert (host.other(), host.b.other()) == ("b", "a")
 
 
-def test_circular_import_as_never_binds_the_host_module(fixtures_path: Path) -> None:
+def test_circular_import_as_never_binds_the_host_module(backend: str, fixtures_path: Path) -> None:
     host = importlib.import_module("dsfix_cycles.as_a")
-    sb = Sandbox()
+    sb = Sandbox(backend=backend)
     a = sb.import_module("dsfix_cycles.as_a")
     b = sb.modules["dsfix_cycles.as_b"]
     assert b.a is not host
@@ -353,9 +361,10 @@ def test_circular_import_as_never_binds_the_host_module(fixtures_path: Path) -> 
 
 
 def test_circular_from_import_of_an_undefined_name_fails_like_cpython(
+    backend: str,
     fixtures_path: Path,
 ) -> None:
-    sb = Sandbox()
+    sb = Sandbox(backend=backend)
     with pytest.raises(ImportError) as excinfo:
         sb.import_module("dsfix_cycles.name_a")
     assert type(excinfo.value) is ImportError
@@ -367,11 +376,13 @@ def test_circular_from_import_of_an_undefined_name_fails_like_cpython(
     assert "dsfix_cycles" in sb.modules
 
 
-def test_circular_from_import_message_names_the_partial_module(fixtures_path: Path) -> None:
+def test_circular_from_import_message_names_the_partial_module(
+    backend: str, fixtures_path: Path
+) -> None:
     with pytest.raises(ImportError) as host_info:
         importlib.import_module("dsfix_cycles.name_a")
     with pytest.raises(ImportError) as excinfo:
-        Sandbox().import_module("dsfix_cycles.name_a")
+        Sandbox(backend=backend).import_module("dsfix_cycles.name_a")
     path = FIXTURES / "dsfix_cycles" / "name_a.py"
     expected = (
         "cannot import name 'A' from partially initialized module 'dsfix_cycles.name_a' "
@@ -381,8 +392,8 @@ def test_circular_from_import_message_names_the_partial_module(fixtures_path: Pa
     assert excinfo.value.args == expected
 
 
-def test_cycle_through_package_init(fixtures_path: Path) -> None:
-    sb = Sandbox()
+def test_cycle_through_package_init(backend: str, fixtures_path: Path) -> None:
+    sb = Sandbox(backend=backend)
     pkg = sb.import_module("dsfix_initcycle")
     child = sb.modules["dsfix_initcycle.child"]
 
@@ -394,7 +405,7 @@ def test_cycle_through_package_init(fixtures_path: Path) -> None:
 # -- a module whose body raises ---------------------------------------------------
 
 
-def test_failed_import_is_rolled_back_and_reexecuted(tree: Any) -> None:
+def test_failed_import_is_rolled_back_and_reexecuted(backend: str, tree: Any) -> None:
     p = tree.name("pkg")
     tree.write(
         {
@@ -408,7 +419,7 @@ def test_failed_import_is_rolled_back_and_reexecuted(tree: Any) -> None:
             """,
         }
     )
-    sb = Sandbox()
+    sb = Sandbox(backend=backend)
     tracker = sb.exec("RUNS = []", name="tracker")
     for _ in range(2):
         with pytest.raises(RuntimeError) as excinfo:
@@ -437,8 +448,8 @@ def test_failed_import_is_rolled_back_and_reexecuted(tree: Any) -> None:
     assert tracker["RUNS"] == [f"{p}.bad"] * 3
 
 
-def test_exec_that_raises_is_removed_from_the_table() -> None:
-    sb = Sandbox()
+def test_exec_that_raises_is_removed_from_the_table(backend: str) -> None:
+    sb = Sandbox(backend=backend)
     with pytest.raises(ZeroDivisionError):
         sb.exec("x = 1\n1 / 0", name="wf")
     assert "wf" not in sb.modules
@@ -447,7 +458,7 @@ def test_exec_that_raises_is_removed_from_the_table() -> None:
     assert excinfo.value.args == ("No module named 'wf'",)
 
 
-def test_module_replacing_itself_in_sys_modules(tree: Any) -> None:
+def test_module_replacing_itself_in_sys_modules(backend: str, tree: Any) -> None:
     p = tree.name("pkg")
     tree.write(
         {
@@ -460,7 +471,7 @@ def test_module_replacing_itself_in_sys_modules(tree: Any) -> None:
             """,
         }
     )
-    sb = Sandbox()
+    sb = Sandbox(backend=backend)
     ns = run(sb, f"import {p}.swap as s\nfrom {p} import swap")
     assert ns["s"].SWAPPED is True
     assert ns["swap"] is ns["s"] is sb.modules[f"{p}.swap"]
@@ -494,25 +505,25 @@ def test_module_replacing_itself_in_sys_modules(tree: Any) -> None:
     ],
 )
 def test_dunder_import_returns_what_cpython_returns(
-    fixtures_path: Path, expr: str, result: str
+    backend: str, fixtures_path: Path, expr: str, result: str
 ) -> None:
-    sb = Sandbox()
+    sb = Sandbox(backend=backend)
     value = run(sb, f"value = {expr}")["value"]
     assert value.__name__ == result
     assert value is sb.modules[result]
     assert eval(expr, {"__builtins__": builtins}).__name__ == result
 
 
-def test_dunder_import_fromlist_imports_submodules(fixtures_path: Path) -> None:
-    sb = Sandbox()
+def test_dunder_import_fromlist_imports_submodules(backend: str, fixtures_path: Path) -> None:
+    sb = Sandbox(backend=backend)
     ns = run(sb, "pkg = __import__('dsfix_pkg', fromlist=['base', 'sub'])")
     assert ns["pkg"].base is sb.modules["dsfix_pkg.base"]
     assert ns["pkg"].sub is sb.modules["dsfix_pkg.sub"]
     assert "dsfix_pkg.sub.leaf" not in sb.modules
 
 
-def test_every_dunder_import_is_the_sandbox_s(fixtures_path: Path) -> None:
-    sb = Sandbox()
+def test_every_dunder_import_is_the_sandbox_s(backend: str, fixtures_path: Path) -> None:
+    sb = Sandbox(backend=backend)
     ns = run(
         sb,
         """
@@ -548,9 +559,9 @@ def test_every_dunder_import_is_the_sandbox_s(fixtures_path: Path) -> None:
     ],
 )
 def test_dunder_import_errors_match_cpython(
-    fixtures_path: Path, expr: str, expected: tuple[type[Exception], str]
+    backend: str, fixtures_path: Path, expr: str, expected: tuple[type[Exception], str]
 ) -> None:
-    sb_result = outcome(lambda: run(Sandbox(), f"value = {expr}")["value"])
+    sb_result = outcome(lambda: run(Sandbox(backend=backend), f"value = {expr}")["value"])
     host_result = outcome(lambda: eval(expr, {"__builtins__": builtins}))
     assert sb_result[:2] == (expected[0], (expected[1],))
     assert sb_result == host_result
@@ -566,8 +577,10 @@ def test_dunder_import_errors_match_cpython(
         pytest.param("importlib.import_module('.base', 5)", id="import_module-non-str-package"),
     ],
 )
-def test_import_argument_checks_match_cpython(fixtures_path: Path, expr: str) -> None:
-    sb_result = outcome(lambda: run(Sandbox(), f"import importlib\nvalue = {expr}")["value"])
+def test_import_argument_checks_match_cpython(backend: str, fixtures_path: Path, expr: str) -> None:
+    sb_result = outcome(
+        lambda: run(Sandbox(backend=backend), f"import importlib\nvalue = {expr}")["value"]
+    )
     host_result = outcome(lambda: eval(expr, {"__builtins__": builtins, "importlib": importlib}))
     assert host_result[0] in (ValueError, TypeError)
     assert sb_result == host_result
@@ -576,8 +589,8 @@ def test_import_argument_checks_match_cpython(fixtures_path: Path, expr: str) ->
 # -- importlib.import_module ---------------------------------------------------------
 
 
-def test_importlib_import_module_absolute_and_relative(fixtures_path: Path) -> None:
-    sb = Sandbox()
+def test_importlib_import_module_absolute_and_relative(backend: str, fixtures_path: Path) -> None:
+    sb = Sandbox(backend=backend)
     ns = run(
         sb,
         """
@@ -619,9 +632,11 @@ def test_importlib_import_module_absolute_and_relative(fixtures_path: Path) -> N
     ],
 )
 def test_importlib_import_module_errors(
-    fixtures_path: Path, expr: str, expected: tuple[object, ...] | None
+    backend: str, fixtures_path: Path, expr: str, expected: tuple[object, ...] | None
 ) -> None:
-    sb_result = outcome(lambda: run(Sandbox(), f"import importlib\nvalue = {expr}")["value"])
+    sb_result = outcome(
+        lambda: run(Sandbox(backend=backend), f"import importlib\nvalue = {expr}")["value"]
+    )
     if expected is None:
         # CPython fails with an AttributeError on a non-str name; a clearer
         # TypeError is fine, anything but success is.
@@ -634,11 +649,11 @@ def test_importlib_import_module_errors(
 # -- importlib.reload -----------------------------------------------------------------
 
 
-def test_reload_of_a_fresh_module_reexecutes_in_place(tree: Any) -> None:
+def test_reload_of_a_fresh_module_reexecutes_in_place(backend: str, tree: Any) -> None:
     name = tree.name("reloadme")
     path = Path(tree.path(f"{name}.py"))
     tree.write({f"{name}.py": "LOADS = globals().get('LOADS', 0) + 1\nOLD = 'old'\n"})
-    sb = Sandbox()
+    sb = Sandbox(backend=backend)
     ns = run(
         sb,
         f"""
@@ -662,11 +677,13 @@ def test_reload_of_a_fresh_module_reexecutes_in_place(tree: Any) -> None:
     assert (module.LOADS, module.OLD, module.NEW) == (3, "old", "new")
 
 
-def test_reload_of_a_view_drops_local_writes_and_never_reloads_the_host(tree: Any) -> None:
+def test_reload_of_a_view_drops_local_writes_and_never_reloads_the_host(
+    backend: str, tree: Any
+) -> None:
     name = tree.name("shared")
     tree.write({f"{name}.py": "EXECUTIONS = globals().get('EXECUTIONS', 0) + 1\nVALUE = 'v'\n"})
     host = importlib.import_module(name)
-    sb = Sandbox(Policy.strict().evolve(passthrough=(name,)))
+    sb = Sandbox(Policy.strict().evolve(passthrough=(name,)), backend=backend)
     ns = run(
         sb,
         f"""
@@ -692,9 +709,11 @@ def test_reload_of_a_view_drops_local_writes_and_never_reloads_the_host(tree: An
     assert ns["string"].capwords is string.capwords
 
 
-def test_reload_refuses_what_is_not_this_sandbox_s_module(fixtures_path: Path) -> None:
-    other = Sandbox().import_module("dsfix_pkg.base")
-    sb = Sandbox()
+def test_reload_refuses_what_is_not_this_sandbox_s_module(
+    backend: str, fixtures_path: Path
+) -> None:
+    other = Sandbox(backend=backend).import_module("dsfix_pkg.base")
+    sb = Sandbox(backend=backend)
     code = "import importlib\nimportlib.reload(target)"
     with pytest.raises(ImportError) as excinfo:
         sb.exec(code.replace("target", "__import__('types').ModuleType('zz')"))
@@ -713,11 +732,11 @@ def test_reload_refuses_what_is_not_this_sandbox_s_module(fixtures_path: Path) -
     assert type_info.value.args == ("reload() argument must be a module",)
 
 
-def test_reload_whose_body_raises_keeps_the_module(tree: Any) -> None:
+def test_reload_whose_body_raises_keeps_the_module(backend: str, tree: Any) -> None:
     name = tree.name("flaky")
     path = Path(tree.path(f"{name}.py"))
     tree.write({f"{name}.py": "STATE = 'first'\n"})
-    sb = Sandbox()
+    sb = Sandbox(backend=backend)
     module = sb.import_module(name)
     path.write_text("STATE = 'second'\nraise LookupError('second run failed')\n")
     os.utime(path, ns=(1_500_000_000_000_000_000, 1_500_000_000_000_000_000))
@@ -730,8 +749,8 @@ def test_reload_whose_body_raises_keeps_the_module(tree: Any) -> None:
 # -- sys.modules as seen from inside ---------------------------------------------------
 
 
-def test_sys_modules_inside_is_the_sandbox_table(fixtures_path: Path) -> None:
-    sb = Sandbox()
+def test_sys_modules_inside_is_the_sandbox_table(backend: str, fixtures_path: Path) -> None:
+    sb = Sandbox(backend=backend)
     ns = run(
         sb,
         """
@@ -753,8 +772,8 @@ def test_sys_modules_inside_is_the_sandbox_table(fixtures_path: Path) -> None:
         sb.modules["x"] = types.ModuleType("x")  # type: ignore[index]
 
 
-def test_sys_modules_writes_are_seen_by_import_and_stay_inside() -> None:
-    sb = Sandbox()
+def test_sys_modules_writes_are_seen_by_import_and_stay_inside(backend: str) -> None:
+    sb = Sandbox(backend=backend)
     ns = run(
         sb,
         """
@@ -782,27 +801,29 @@ def test_sys_modules_writes_are_seen_by_import_and_stay_inside() -> None:
         "import json",
     ],
 )
-def test_none_in_sys_modules_blocks_import(fixtures_path: Path, statement: str) -> None:
+def test_none_in_sys_modules_blocks_import(
+    backend: str, fixtures_path: Path, statement: str
+) -> None:
     blocked = "json" if "json" in statement else "dsfix_pkg"
-    sb = Sandbox()
+    sb = Sandbox(backend=backend)
     with pytest.raises(ModuleNotFoundError) as excinfo:
         run(sb, f"import sys\nsys.modules[{blocked!r}] = None\n{statement}")
     assert excinfo.value.args == (f"import of {blocked} halted; None in sys.modules",)
     assert excinfo.value.name == blocked
 
 
-def test_none_for_a_submodule_blocks_from_import(fixtures_path: Path) -> None:
+def test_none_for_a_submodule_blocks_from_import(backend: str, fixtures_path: Path) -> None:
     code = "import sys\nsys.modules['dsfix_pkg.base'] = None\nfrom dsfix_pkg import base"
     with pytest.raises(ModuleNotFoundError) as excinfo:
-        run(Sandbox(), code)
+        run(Sandbox(backend=backend), code)
     assert excinfo.value.args == ("import of dsfix_pkg.base halted; None in sys.modules",)
     assert excinfo.value.name == "dsfix_pkg.base"
 
 
-def test_sys_modules_lazily_finds_a_host_imported_stdlib_module() -> None:
+def test_sys_modules_lazily_finds_a_host_imported_stdlib_module(backend: str) -> None:
     import json
 
-    sb = Sandbox()
+    sb = Sandbox(backend=backend)
     ns = run(
         sb,
         """
@@ -819,13 +840,13 @@ def test_sys_modules_lazily_finds_a_host_imported_stdlib_module() -> None:
     assert ns["json"].dumps([1]) == "[1]"
 
 
-def test_sys_modules_does_not_list_stdlib_the_host_never_imported() -> None:
+def test_sys_modules_does_not_list_stdlib_the_host_never_imported(backend: str) -> None:
     candidates = ["colorsys", "tabnanny", "netrc", "codeop", "pyclbr"]
     name = next((c for c in candidates if c not in sys.modules), None)
     if name is None:
         pytest.skip(f"the host has imported every candidate module: {candidates}")
     ns = run(
-        Sandbox(),
+        Sandbox(backend=backend),
         f"""
         import sys
         present = {name!r} in sys.modules
@@ -841,10 +862,12 @@ def test_sys_modules_does_not_list_stdlib_the_host_never_imported() -> None:
     assert (ns["present"], ns["got"], ns["error"], ns["after"]) == (False, "missing", (name,), True)
 
 
-def test_sys_modules_does_not_show_host_modules_that_would_run_fresh(fixtures_path: Path) -> None:
+def test_sys_modules_does_not_show_host_modules_that_would_run_fresh(
+    backend: str, fixtures_path: Path
+) -> None:
     importlib.import_module("dsfix_pkg.base")
     ns = run(
-        Sandbox(),
+        Sandbox(backend=backend),
         """
         import sys
         present = 'dsfix_pkg.base' in sys.modules
@@ -858,8 +881,8 @@ def test_sys_modules_does_not_show_host_modules_that_would_run_fresh(fixtures_pa
 # -- namespace packages ---------------------------------------------------------------
 
 
-def test_namespace_package(fixtures_path: Path) -> None:
-    sb = Sandbox()
+def test_namespace_package(backend: str, fixtures_path: Path) -> None:
+    sb = Sandbox(backend=backend)
     ns = run(sb, "import dsfix_ns.top_level_portion as portion\nimport dsfix_ns")
     pkg = ns["dsfix_ns"]
     assert ns["portion"].PORTION == "top"
@@ -871,20 +894,20 @@ def test_namespace_package(fixtures_path: Path) -> None:
     assert ns["portion"].__package__ == "dsfix_ns"
 
 
-def test_namespace_package_file_is_none(fixtures_path: Path) -> None:
+def test_namespace_package_file_is_none(backend: str, fixtures_path: Path) -> None:
     host = importlib.import_module("dsfix_ns")
     assert host.__file__ is None
-    pkg = Sandbox().import_module("dsfix_ns")
+    pkg = Sandbox(backend=backend).import_module("dsfix_ns")
     assert pkg.__file__ is None
 
 
-def test_nested_namespace_package(fixtures_path: Path) -> None:
-    deep = Sandbox().import_module("dsfix_ns.inner.deep")
+def test_nested_namespace_package(backend: str, fixtures_path: Path) -> None:
+    deep = Sandbox(backend=backend).import_module("dsfix_ns.inner.deep")
     assert deep.DEEP == "deep"
     assert importlib.import_module("dsfix_ns.inner.deep").DEEP == "deep"
 
 
-def test_namespace_package_spans_sys_path_entries(tree: Any, tmp_path: Path) -> None:
+def test_namespace_package_spans_sys_path_entries(backend: str, tree: Any, tmp_path: Path) -> None:
     p = tree.name("nspkg")
     other = tmp_path / "other_site"
     (other / p).mkdir(parents=True)
@@ -892,18 +915,18 @@ def test_namespace_package_spans_sys_path_entries(tree: Any, tmp_path: Path) -> 
     tree.write({f"{p}/first.py": "WHERE = 'first'\n"})
     sys.path.append(str(other))
     try:
-        ns = run(Sandbox(), f"import {p}.first, {p}.second\nimport {p} as pkg")
+        ns = run(Sandbox(backend=backend), f"import {p}.first, {p}.second\nimport {p} as pkg")
     finally:
         sys.path.remove(str(other))
     assert (ns["pkg"].first.WHERE, ns["pkg"].second.WHERE) == ("first", "second")
     assert list(ns["pkg"].__path__) == [tree.path(p), str(other / p)]
 
 
-def test_from_namespace_package_import_missing_name(tree: Any) -> None:
+def test_from_namespace_package_import_missing_name(backend: str, tree: Any) -> None:
     p = tree.name("nspkg")
     tree.write({f"{p}/only.py": ""})
     with pytest.raises(ImportError) as excinfo:
-        Sandbox().exec(f"from {p} import missing")
+        Sandbox(backend=backend).exec(f"from {p} import missing")
     assert excinfo.value.args == (f"cannot import name 'missing' from '{p}' (unknown location)",)
     assert excinfo.value.name == p
 
@@ -915,8 +938,8 @@ def _star_names(namespace: dict[str, Any]) -> set[str]:
     return {k for k in namespace if not k.startswith("__")}
 
 
-def test_star_import_with_all(fixtures_path: Path) -> None:
-    sb = Sandbox()
+def test_star_import_with_all(backend: str, fixtures_path: Path) -> None:
+    sb = Sandbox(backend=backend)
     ns = run(sb, "from dsfix_star import *")
     assert _star_names(ns) == {"public", "_listed_private", "exported_sub"}
     assert ns["exported_sub"] is sb.modules["dsfix_star.exported_sub"]
@@ -926,8 +949,8 @@ def test_star_import_with_all(fixtures_path: Path) -> None:
     assert _star_names(host) == _star_names(ns)
 
 
-def test_star_import_without_all(fixtures_path: Path) -> None:
-    sb = Sandbox()
+def test_star_import_without_all(backend: str, fixtures_path: Path) -> None:
+    sb = Sandbox(backend=backend)
     ns = run(sb, "from dsfix_star_noall import *")
     assert _star_names(ns) == {"public", "string", "imported_sub"}
     assert ns["imported_sub"] is sb.modules["dsfix_star_noall.imported_sub"]
@@ -938,7 +961,7 @@ def test_star_import_without_all(fixtures_path: Path) -> None:
     assert _star_names(host) == _star_names(ns)
 
 
-def test_star_import_with_bad_all_entries(tree: Any) -> None:
+def test_star_import_with_bad_all_entries(backend: str, tree: Any) -> None:
     p = tree.name("pkg")
     q = tree.name("pkg")
     tree.write(
@@ -948,10 +971,10 @@ def test_star_import_with_bad_all_entries(tree: Any) -> None:
         }
     )
     with pytest.raises(TypeError) as excinfo:
-        Sandbox().exec(f"from {p} import *")
+        Sandbox(backend=backend).exec(f"from {p} import *")
     assert excinfo.value.args == (f"Item in {p}.__all__ must be str, not int",)
     with pytest.raises(AttributeError) as attr_info:
-        Sandbox().exec(f"from {q} import *")
+        Sandbox(backend=backend).exec(f"from {q} import *")
     assert attr_info.value.args == (f"module '{q}' has no attribute 'missing'",)
 
 
@@ -985,10 +1008,15 @@ def test_star_import_with_bad_all_entries(tree: Any) -> None:
     ],
 )
 def test_import_errors_match_cpython(
-    fixtures_path: Path, statement: str, cls: type[Exception], message: str | None, name: str
+    backend: str,
+    fixtures_path: Path,
+    statement: str,
+    cls: type[Exception],
+    message: str | None,
+    name: str,
 ) -> None:
     with pytest.raises(ImportError) as excinfo:
-        Sandbox().exec(statement)
+        Sandbox(backend=backend).exec(statement)
     host: dict[str, Any] = {}
     with pytest.raises(ImportError) as host_info:
         exec(statement, host)
@@ -1001,9 +1029,9 @@ def test_import_errors_match_cpython(
         assert str(excinfo.value).startswith(f"cannot import name 'nope' from '{name}' (")
 
 
-def test_import_module_rejects_a_malformed_name() -> None:
+def test_import_module_rejects_a_malformed_name(backend: str) -> None:
     with pytest.raises(InvalidSourceError) as excinfo:
-        Sandbox().import_module("not a.name")
+        Sandbox(backend=backend).import_module("not a.name")
     assert excinfo.value.args == (
         "Sandbox.import_module() expects a module name such as 'app.workflow', got 'not a.name'",
     )
@@ -1052,18 +1080,18 @@ def _third_party_extension() -> tuple[str, str] | None:
     return None
 
 
-def test_third_party_c_extension_is_refused() -> None:
+def test_third_party_c_extension_is_refused(backend: str) -> None:
     found = _third_party_extension()
     if found is None:
         pytest.skip("no top-level third-party C extension module on this interpreter's sys.path")
     name, origin = found
     with pytest.raises(RestrictedImportError) as excinfo:
-        Sandbox().import_module(name)
+        Sandbox(backend=backend).import_module(name)
     assert excinfo.value.args == _extension_message(name, origin, name)
     assert (excinfo.value.name, excinfo.value.path) == (name, origin)
 
 
-def test_real_c_extension_in_a_fresh_package_is_refused(tree: Any) -> None:
+def test_real_c_extension_in_a_fresh_package_is_refused(backend: str, tree: Any) -> None:
     spec = _stdlib_extension()
     if spec is None or spec.origin is None:
         pytest.skip("this CPython has no standard-library C extension file to copy")
@@ -1076,17 +1104,17 @@ def test_real_c_extension_in_a_fresh_package_is_refused(tree: Any) -> None:
     host = importlib.import_module(full)  # a real, loadable extension module
     assert host.__name__ == full
     with pytest.raises(RestrictedImportError) as excinfo:
-        Sandbox().import_module(full)
+        Sandbox(backend=backend).import_module(full)
     assert excinfo.value.args == _extension_message(full, target, p)
     assert (excinfo.value.name, excinfo.value.path) == (full, target)
     assert isinstance(excinfo.value, ImportError)
 
 
-def test_isolated_stdlib_c_extension_is_refused() -> None:
+def test_isolated_stdlib_c_extension_is_refused(backend: str) -> None:
     spec = _stdlib_extension()
     if spec is None or spec.origin is None:
         pytest.skip("this CPython has no standard-library C extension module in a file")
-    sb = Sandbox(Policy.strict().evolve(isolate=(spec.name,)))
+    sb = Sandbox(Policy.strict().evolve(isolate=(spec.name,)), backend=backend)
     with pytest.raises(RestrictedImportError) as excinfo:
         sb.exec(f"import {spec.name}")
     assert excinfo.value.args == (
@@ -1095,7 +1123,7 @@ def test_isolated_stdlib_c_extension_is_refused() -> None:
     )
     assert (excinfo.value.name, excinfo.value.path) == (spec.name, spec.origin)
     # Shared by default, it is a view of the host's module.
-    view = Sandbox().import_module(spec.name)
+    view = Sandbox(backend=backend).import_module(spec.name)
     assert view.__name__ == spec.name
     assert view is not sys.modules.get(spec.name)
 
@@ -1111,7 +1139,7 @@ def test_builtin_module_cannot_be_isolated() -> None:
     )
 
 
-def test_c_extension_refusal_lets_a_pure_python_fallback_run(tree: Any) -> None:
+def test_c_extension_refusal_lets_a_pure_python_fallback_run(backend: str, tree: Any) -> None:
     p = tree.name("speedy")
     suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
     tree.write(
@@ -1127,17 +1155,17 @@ def test_c_extension_refusal_lets_a_pure_python_fallback_run(tree: Any) -> None:
             f"{p}/_speedups{suffix}": "",  # never loaded: refused by its file type
         }
     )
-    pkg = Sandbox().import_module(p)
+    pkg = Sandbox(backend=backend).import_module(p)
     error = pkg.ERROR
     assert pkg.IMPL == "python"
     assert error == ("RestrictedImportError", f"{p}._speedups")
     with pytest.raises(RestrictedImportError) as excinfo:
-        Sandbox().exec(f"import {p}._speedups")
+        Sandbox(backend=backend).exec(f"import {p}._speedups")
     origin = tree.path(f"{p}/_speedups{suffix}")
     assert excinfo.value.args == _extension_message(f"{p}._speedups", origin, p)
 
 
-def test_bytecode_only_module_is_refused(tree: Any, tmp_path: Path) -> None:
+def test_bytecode_only_module_is_refused(backend: str, tree: Any, tmp_path: Path) -> None:
     name = tree.name("compiled")
     source = tmp_path / "src.py"
     source.write_text("X = 1\n")
@@ -1146,7 +1174,7 @@ def test_bytecode_only_module_is_refused(tree: Any, tmp_path: Path) -> None:
     tree.write({})
     assert importlib.import_module(name).X == 1  # the host can run it
     with pytest.raises(RestrictedImportError) as excinfo:
-        Sandbox().import_module(name)
+        Sandbox(backend=backend).import_module(name)
     assert excinfo.value.args == (
         f"{name!r} has only compiled bytecode ({target}), which a sandbox cannot check; "
         f"install it with its source, or share it with the host: "
@@ -1171,11 +1199,11 @@ DENIED = (
         "import http.client; http.client.socket",
     ],
 )
-def test_denied_module_is_refused_on_every_route(statement: str) -> None:
+def test_denied_module_is_refused_on_every_route(backend: str, statement: str) -> None:
     import http.client  # noqa: F401  (so the attribute route has something to find)
     import socket  # noqa: F401  (so sys.modules could hand it out lazily)
 
-    sb = Sandbox(Policy.strict().evolve(deny=("socket",)))
+    sb = Sandbox(Policy.strict().evolve(deny=("socket",)), backend=backend)
     with pytest.raises(RestrictedImportError) as excinfo:
         sb.exec(statement)
     assert excinfo.value.args == DENIED
@@ -1186,17 +1214,17 @@ def test_denied_module_is_refused_on_every_route(statement: str) -> None:
     assert ns["found"] == (False, None)
 
 
-def test_denied_fresh_module_is_refused(tree: Any) -> None:
+def test_denied_fresh_module_is_refused(backend: str, tree: Any) -> None:
     name = tree.name("forbidden")
     tree.write({f"{name}.py": "X = 1\n"})
-    sb = Sandbox(Policy.strict().evolve(deny=(name,)))
+    sb = Sandbox(Policy.strict().evolve(deny=(name,)), backend=backend)
     with pytest.raises(RestrictedImportError) as excinfo:
         sb.exec(f"import {name}")
     assert excinfo.value.args == (
         f"import of {name!r} is refused by this sandbox's policy (Policy.deny); "
         "remove it from Policy.deny to allow it",
     )
-    assert Sandbox().import_module(name).X == 1
+    assert Sandbox(backend=backend).import_module(name).X == 1
 
 
 # -- the compile cache ------------------------------------------------------------------------
@@ -1216,55 +1244,57 @@ def compiles(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return seen
 
 
-def test_second_sandbox_reuses_compiled_code_but_reexecutes(tree: Any, compiles: list[str]) -> None:
+def test_second_sandbox_reuses_compiled_code_but_reexecutes(
+    backend: str, tree: Any, compiles: list[str]
+) -> None:
     name = tree.name("cached")
     path = tree.path(f"{name}.py")
     tree.write({f"{name}.py": "import tracker\ntracker.RUNS.append(1)\nVALUE = 'v1'\n"})
 
     results = []
     for _ in range(3):
-        sb = Sandbox()
+        sb = Sandbox(backend=backend)
         tracker = sb.exec("RUNS = []", name="tracker")
         results.append((sb.import_module(name).VALUE, tracker["RUNS"]))
     assert results == [("v1", [1])] * 3
     assert compiles.count(path) == 1
 
 
-def test_edited_file_is_recompiled(tree: Any, compiles: list[str]) -> None:
+def test_edited_file_is_recompiled(backend: str, tree: Any, compiles: list[str]) -> None:
     name = tree.name("edited")
     path = Path(tree.path(f"{name}.py"))
     tree.write({f"{name}.py": "VALUE = 'v1'\n"})
-    assert Sandbox().import_module(name).VALUE == "v1"
-    assert Sandbox().import_module(name).VALUE == "v1"
+    assert Sandbox(backend=backend).import_module(name).VALUE == "v1"
+    assert Sandbox(backend=backend).import_module(name).VALUE == "v1"
     # Same size, new content and mtime: only the mtime tells them apart.
     path.write_text("VALUE = 'v2'\n")
     os.utime(path, ns=(1_234_567_890_000_000_000, 1_234_567_890_000_000_000))
-    assert Sandbox().import_module(name).VALUE == "v2"
-    assert Sandbox().import_module(name).VALUE == "v2"
+    assert Sandbox(backend=backend).import_module(name).VALUE == "v2"
+    assert Sandbox(backend=backend).import_module(name).VALUE == "v2"
     assert compiles.count(str(path)) == 2
 
 
-def test_exec_source_is_compiled_once(tree: Any, compiles: list[str]) -> None:
+def test_exec_source_is_compiled_once(backend: str, tree: Any, compiles: list[str]) -> None:
     filename = tree.name("once") + ".py"
     source = "VALUE = [1, 2, 3]\n"
-    results = [Sandbox().exec(source, filename=filename)["VALUE"] for _ in range(3)]
+    results = [Sandbox(backend=backend).exec(source, filename=filename)["VALUE"] for _ in range(3)]
     assert results == [[1, 2, 3]] * 3
     assert results[0] is not results[1]
     assert compiles.count(filename) == 1
 
 
-def test_violation_quotes_the_line_that_ran_after_a_cache_hit() -> None:
+def test_violation_quotes_the_line_that_ran_after_a_cache_hit(backend: str) -> None:
     first = "import time\nx = 1\ntime.time()\n"
     other = "import os\nos.getpid()\ny = 'unrelated'\n"
     for source in (first, other, first):
         with pytest.raises(RestrictedAccessError) as excinfo:
-            Sandbox().exec(source, filename="<cachehit>")
+            Sandbox(backend=backend).exec(source, filename="<cachehit>")
     assert excinfo.value.args == refused_call("time.time", "<cachehit>", 3, "time.time()")
 
 
-def test_invalidate_caches_inside_finds_a_new_file(tree: Any) -> None:
+def test_invalidate_caches_inside_finds_a_new_file(backend: str, tree: Any) -> None:
     name = tree.name("late")
-    sb = Sandbox()
+    sb = Sandbox(backend=backend)
     with pytest.raises(ModuleNotFoundError):
         sb.import_module(name)
     tree.write({f"{name}.py": "VALUE = 'late'\n"})
@@ -1272,35 +1302,37 @@ def test_invalidate_caches_inside_finds_a_new_file(tree: Any) -> None:
     assert ns["m"].VALUE == "late"
 
 
-def test_new_sys_path_entry_is_searched_after_a_miss(tmp_path: Path, tree: Any) -> None:
+def test_new_sys_path_entry_is_searched_after_a_miss(
+    backend: str, tmp_path: Path, tree: Any
+) -> None:
     name = tree.name("latecomer")
     with pytest.raises(ModuleNotFoundError):
-        Sandbox().import_module(name)
+        Sandbox(backend=backend).import_module(name)
     extra = tmp_path / "extra"
     extra.mkdir()
     (extra / f"{name}.py").write_text("VALUE = 'found'\n")
     sys.path.insert(0, str(extra))
     try:
         assert importlib.import_module(name).VALUE == "found"  # the host finds it
-        assert Sandbox().import_module(name).VALUE == "found"
+        assert Sandbox(backend=backend).import_module(name).VALUE == "found"
     finally:
         sys.path.remove(str(extra))
         sys.modules.pop(name, None)
 
 
-def test_sys_path_inside_is_the_sandbox_s_own(tree: Any, tmp_path: Path) -> None:
+def test_sys_path_inside_is_the_sandbox_s_own(backend: str, tree: Any, tmp_path: Path) -> None:
     name = tree.name("private")
     extra = tmp_path / "private_site"
     extra.mkdir()
     (extra / f"{name}.py").write_text("VALUE = 'private'\n")
     before = list(sys.path)
-    sb = Sandbox()
+    sb = Sandbox(backend=backend)
     ns = run(sb, f"import sys\nsys.path.insert(0, {str(extra)!r})\nimport {name} as m")
     assert ns["m"].VALUE == "private"
     assert ns["m"].__file__ == str(extra / f"{name}.py")
     assert sys.path == before
     with pytest.raises(ModuleNotFoundError) as excinfo:
-        Sandbox().import_module(name)
+        Sandbox(backend=backend).import_module(name)
     assert excinfo.value.args == (f"No module named {name!r}",)
 
 
@@ -1329,23 +1361,25 @@ ROUTES = [
 
 
 @pytest.mark.parametrize(("qualname", "expr"), ROUTES, ids=[r[1] for r in ROUTES])
-def test_no_route_reaches_a_restricted_host_function(qualname: str, expr: str) -> None:
+def test_no_route_reaches_a_restricted_host_function(
+    backend: str, qualname: str, expr: str
+) -> None:
     import email.utils  # noqa: F401  (host-imported: found lazily and as attributes)
     import logging  # noqa: F401
 
     filename = f"route_{ROUTES.index((qualname, expr))}.py"
     source = f"import builtins, importlib, sys\n{expr}\n"
     with pytest.raises(RestrictedAccessError) as excinfo:
-        Sandbox().exec(source, filename=filename)
+        Sandbox(backend=backend).exec(source, filename=filename)
     assert excinfo.value.qualname == qualname
     assert excinfo.value.args == refused_call(qualname, filename, 2, expr)
     assert (excinfo.value.filename, excinfo.value.lineno) == (filename, 2)
 
 
-def test_fresh_module_attribute_holds_a_view(tree: Any) -> None:
+def test_fresh_module_attribute_holds_a_view(backend: str, tree: Any) -> None:
     name = tree.name("holder")
     tree.write({f"{name}.py": "import time as clock\nfrom os import getpid\n"})
-    sb = Sandbox()
+    sb = Sandbox(backend=backend)
     holder = sb.import_module(name)
     import time
 
@@ -1359,7 +1393,9 @@ def test_fresh_module_attribute_holds_a_view(tree: Any) -> None:
     assert excinfo.value.qualname == "os.getpid"
 
 
-def test_passthrough_module_attribute_that_is_a_fresh_module_is_fresh(tree: Any) -> None:
+def test_passthrough_module_attribute_that_is_a_fresh_module_is_fresh(
+    backend: str, tree: Any
+) -> None:
     shared = tree.name("shared")
     helper = tree.name("helper")
     tree.write(
@@ -1369,7 +1405,7 @@ def test_passthrough_module_attribute_that_is_a_fresh_module_is_fresh(tree: Any)
         }
     )
     host_shared = importlib.import_module(shared)
-    sb = Sandbox(Policy.strict().evolve(passthrough=(shared,)))
+    sb = Sandbox(Policy.strict().evolve(passthrough=(shared,)), backend=backend)
     ns = run(sb, f"import {shared}\nh = {shared}.helper\nh.STATE.append('sandbox')")
     assert ns["h"] is not host_shared.helper
     assert ns["h"] is sb.modules[helper]
