@@ -39,6 +39,12 @@ FIXTURES = Path(__file__).parent / "fixtures"
 PKG_DIR = str(FIXTURES / "dsfix_pkg")
 
 
+# Why a test stays in-process. The worker of a remote backend runs this same
+# in-process Sandbox, but its module objects stay there: import_module hands the
+# host a snapshot, and sb.modules is in-process only.
+MODULE_OBJECTS = "inspects the Sandbox's module objects (identity, spec, loader, table)"
+
+
 def run(sb: Sandbox, source: str, **kwargs: Any) -> dict[str, Any]:
     return sb.exec(textwrap.dedent(source), **kwargs)
 
@@ -73,6 +79,7 @@ def refused_call(qualname: str, filename: str, lineno: int, line: str) -> tuple[
 # -- packages, modules and their metadata -------------------------------------
 
 
+@pytest.mark.inprocess_only(MODULE_OBJECTS)
 def test_package_metadata_matches_importlib(backend: str, fixtures_path: Path) -> None:
     sb = Sandbox(backend=backend)
     pkg = sb.import_module("dsfix_pkg")
@@ -111,6 +118,7 @@ def test_package_metadata_matches_importlib(backend: str, fixtures_path: Path) -
     assert pkg.__cached__ == host.__cached__
 
 
+@pytest.mark.inprocess_only(MODULE_OBJECTS)
 def test_module_metadata_matches_importlib(backend: str, fixtures_path: Path) -> None:
     sb = Sandbox(backend=backend)
     base = sb.import_module("dsfix_pkg.base")
@@ -143,6 +151,7 @@ def test_fresh_module_is_a_new_object_even_if_the_host_has_it(
     assert host.BASE == "changed by the host"
 
 
+@pytest.mark.inprocess_only(MODULE_OBJECTS)
 def test_fresh_module_builtins_are_the_sandbox_s(backend: str, fixtures_path: Path) -> None:
     sb = Sandbox(backend=backend)
     base = sb.import_module("dsfix_pkg.base")
@@ -154,6 +163,7 @@ def test_fresh_module_builtins_are_the_sandbox_s(backend: str, fixtures_path: Pa
     assert sb.modules["builtins"].__dict__ is base.__builtins__
 
 
+@pytest.mark.inprocess_only(MODULE_OBJECTS)
 def test_exec_module_metadata_and_registration(backend: str) -> None:
     sb = Sandbox(backend=backend)
     source = "import sys\nme = sys.modules[__name__]\n"
@@ -178,6 +188,7 @@ def test_exec_module_metadata_and_registration(backend: str) -> None:
 # -- relative imports ---------------------------------------------------------
 
 
+@pytest.mark.inprocess_only(MODULE_OBJECTS)
 def test_relative_imports_resolve_in_the_sandbox(backend: str, fixtures_path: Path) -> None:
     sb = Sandbox(backend=backend)
     rel = sb.import_module("dsfix_pkg.rel")
@@ -202,6 +213,7 @@ def test_relative_imports_resolve_in_the_sandbox(backend: str, fixtures_path: Pa
     assert "dsfix_pkg" not in sys.modules
 
 
+@pytest.mark.inprocess_only(MODULE_OBJECTS)
 def test_exec_under_a_dotted_name_imports_relative_to_its_package(
     backend: str, fixtures_path: Path
 ) -> None:
@@ -255,6 +267,7 @@ def test_exec_dotted_name_package_is_parent(backend: str, fixtures_path: Path) -
 # -- submodules, dotted imports ------------------------------------------------
 
 
+@pytest.mark.inprocess_only(MODULE_OBJECTS)
 def test_submodules_are_set_as_attributes_of_their_parent(
     backend: str, fixtures_path: Path
 ) -> None:
@@ -272,6 +285,7 @@ def test_submodules_are_set_as_attributes_of_their_parent(
     assert "dsfix_pkg.rel" not in mods
 
 
+@pytest.mark.inprocess_only(MODULE_OBJECTS)
 def test_import_dotted_name_binds_like_cpython(backend: str, fixtures_path: Path) -> None:
     ns = run(
         Sandbox(backend=backend),
@@ -290,6 +304,7 @@ def test_import_dotted_name_binds_like_cpython(backend: str, fixtures_path: Path
     assert ns["sub"] is ns["dsfix_pkg"].sub
 
 
+@pytest.mark.inprocess_only(MODULE_OBJECTS)
 def test_import_table_is_the_same_every_run(backend: str, fixtures_path: Path) -> None:
     def one_run() -> tuple[object, ...]:
         sb = Sandbox(backend=backend)
@@ -319,6 +334,7 @@ def test_import_table_is_the_same_every_run(backend: str, fixtures_path: Path) -
 # -- circular imports ------------------------------------------------------------
 
 
+@pytest.mark.inprocess_only(MODULE_OBJECTS)
 @pytest.mark.parametrize(
     "pair",
     [("mod_a", "mod_b"), ("from_a", "from_b"), ("rel_a", "rel_b")],
@@ -342,6 +358,7 @@ def test_circular_imports_complete_like_cpython(
     assert a is not host_a and b is not host_b
 
 
+@pytest.mark.inprocess_only(MODULE_OBJECTS)
 def test_circular_import_as_completes_like_cpython(backend: str, fixtures_path: Path) -> None:
     sb = Sandbox(backend=backend)
     a = sb.import_module("dsfix_cycles.as_a")
@@ -351,6 +368,7 @@ def test_circular_import_as_completes_like_cpython(backend: str, fixtures_path: 
     assert (host.other(), host.b.other()) == ("b", "a")
 
 
+@pytest.mark.inprocess_only(MODULE_OBJECTS)
 def test_circular_import_as_never_binds_the_host_module(backend: str, fixtures_path: Path) -> None:
     host = importlib.import_module("dsfix_cycles.as_a")
     sb = Sandbox(backend=backend)
@@ -360,6 +378,7 @@ def test_circular_import_as_never_binds_the_host_module(backend: str, fixtures_p
     assert b.a is a
 
 
+@pytest.mark.inprocess_only(MODULE_OBJECTS)
 def test_circular_from_import_of_an_undefined_name_fails_like_cpython(
     backend: str,
     fixtures_path: Path,
@@ -392,6 +411,7 @@ def test_circular_from_import_message_names_the_partial_module(
     assert excinfo.value.args == expected
 
 
+@pytest.mark.inprocess_only(MODULE_OBJECTS)
 def test_cycle_through_package_init(backend: str, fixtures_path: Path) -> None:
     sb = Sandbox(backend=backend)
     pkg = sb.import_module("dsfix_initcycle")
@@ -405,6 +425,7 @@ def test_cycle_through_package_init(backend: str, fixtures_path: Path) -> None:
 # -- a module whose body raises ---------------------------------------------------
 
 
+@pytest.mark.inprocess_only(MODULE_OBJECTS)
 def test_failed_import_is_rolled_back_and_reexecuted(backend: str, tree: Any) -> None:
     p = tree.name("pkg")
     tree.write(
@@ -448,6 +469,7 @@ def test_failed_import_is_rolled_back_and_reexecuted(backend: str, tree: Any) ->
     assert tracker["RUNS"] == [f"{p}.bad"] * 3
 
 
+@pytest.mark.inprocess_only(MODULE_OBJECTS)
 def test_exec_that_raises_is_removed_from_the_table(backend: str) -> None:
     sb = Sandbox(backend=backend)
     with pytest.raises(ZeroDivisionError):
@@ -458,6 +480,7 @@ def test_exec_that_raises_is_removed_from_the_table(backend: str) -> None:
     assert excinfo.value.args == ("No module named 'wf'",)
 
 
+@pytest.mark.inprocess_only(MODULE_OBJECTS)
 def test_module_replacing_itself_in_sys_modules(backend: str, tree: Any) -> None:
     p = tree.name("pkg")
     tree.write(
@@ -481,6 +504,7 @@ def test_module_replacing_itself_in_sys_modules(backend: str, tree: Any) -> None
 # -- __import__ called directly ---------------------------------------------------
 
 
+@pytest.mark.inprocess_only(MODULE_OBJECTS)
 @pytest.mark.parametrize(
     ("expr", "result"),
     [
@@ -514,6 +538,7 @@ def test_dunder_import_returns_what_cpython_returns(
     assert eval(expr, {"__builtins__": builtins}).__name__ == result
 
 
+@pytest.mark.inprocess_only(MODULE_OBJECTS)
 def test_dunder_import_fromlist_imports_submodules(backend: str, fixtures_path: Path) -> None:
     sb = Sandbox(backend=backend)
     ns = run(sb, "pkg = __import__('dsfix_pkg', fromlist=['base', 'sub'])")
@@ -522,6 +547,7 @@ def test_dunder_import_fromlist_imports_submodules(backend: str, fixtures_path: 
     assert "dsfix_pkg.sub.leaf" not in sb.modules
 
 
+@pytest.mark.inprocess_only(MODULE_OBJECTS)
 def test_every_dunder_import_is_the_sandbox_s(backend: str, fixtures_path: Path) -> None:
     sb = Sandbox(backend=backend)
     ns = run(
@@ -589,6 +615,7 @@ def test_import_argument_checks_match_cpython(backend: str, fixtures_path: Path,
 # -- importlib.import_module ---------------------------------------------------------
 
 
+@pytest.mark.inprocess_only(MODULE_OBJECTS)
 def test_importlib_import_module_absolute_and_relative(backend: str, fixtures_path: Path) -> None:
     sb = Sandbox(backend=backend)
     ns = run(
@@ -649,6 +676,7 @@ def test_importlib_import_module_errors(
 # -- importlib.reload -----------------------------------------------------------------
 
 
+@pytest.mark.inprocess_only(MODULE_OBJECTS)
 def test_reload_of_a_fresh_module_reexecutes_in_place(backend: str, tree: Any) -> None:
     name = tree.name("reloadme")
     path = Path(tree.path(f"{name}.py"))
@@ -677,6 +705,7 @@ def test_reload_of_a_fresh_module_reexecutes_in_place(backend: str, tree: Any) -
     assert (module.LOADS, module.OLD, module.NEW) == (3, "old", "new")
 
 
+@pytest.mark.inprocess_only(MODULE_OBJECTS)
 def test_reload_of_a_view_drops_local_writes_and_never_reloads_the_host(
     backend: str, tree: Any
 ) -> None:
@@ -709,6 +738,7 @@ def test_reload_of_a_view_drops_local_writes_and_never_reloads_the_host(
     assert ns["string"].capwords is string.capwords
 
 
+@pytest.mark.inprocess_only(MODULE_OBJECTS)
 def test_reload_refuses_what_is_not_this_sandbox_s_module(
     backend: str, fixtures_path: Path
 ) -> None:
@@ -732,6 +762,7 @@ def test_reload_refuses_what_is_not_this_sandbox_s_module(
     assert type_info.value.args == ("reload() argument must be a module",)
 
 
+@pytest.mark.inprocess_only(MODULE_OBJECTS)
 def test_reload_whose_body_raises_keeps_the_module(backend: str, tree: Any) -> None:
     name = tree.name("flaky")
     path = Path(tree.path(f"{name}.py"))
@@ -749,6 +780,7 @@ def test_reload_whose_body_raises_keeps_the_module(backend: str, tree: Any) -> N
 # -- sys.modules as seen from inside ---------------------------------------------------
 
 
+@pytest.mark.inprocess_only(MODULE_OBJECTS)
 def test_sys_modules_inside_is_the_sandbox_table(backend: str, fixtures_path: Path) -> None:
     sb = Sandbox(backend=backend)
     ns = run(
@@ -772,6 +804,7 @@ def test_sys_modules_inside_is_the_sandbox_table(backend: str, fixtures_path: Pa
         sb.modules["x"] = types.ModuleType("x")  # type: ignore[index]
 
 
+@pytest.mark.inprocess_only(MODULE_OBJECTS)
 def test_sys_modules_writes_are_seen_by_import_and_stay_inside(backend: str) -> None:
     sb = Sandbox(backend=backend)
     ns = run(
@@ -820,6 +853,7 @@ def test_none_for_a_submodule_blocks_from_import(backend: str, fixtures_path: Pa
     assert excinfo.value.name == "dsfix_pkg.base"
 
 
+@pytest.mark.inprocess_only(MODULE_OBJECTS)
 def test_sys_modules_lazily_finds_a_host_imported_stdlib_module(backend: str) -> None:
     import json
 
@@ -881,6 +915,7 @@ def test_sys_modules_does_not_show_host_modules_that_would_run_fresh(
 # -- namespace packages ---------------------------------------------------------------
 
 
+@pytest.mark.inprocess_only(MODULE_OBJECTS)
 def test_namespace_package(backend: str, fixtures_path: Path) -> None:
     sb = Sandbox(backend=backend)
     ns = run(sb, "import dsfix_ns.top_level_portion as portion\nimport dsfix_ns")
@@ -894,6 +929,7 @@ def test_namespace_package(backend: str, fixtures_path: Path) -> None:
     assert ns["portion"].__package__ == "dsfix_ns"
 
 
+@pytest.mark.inprocess_only(MODULE_OBJECTS)
 def test_namespace_package_file_is_none(backend: str, fixtures_path: Path) -> None:
     host = importlib.import_module("dsfix_ns")
     assert host.__file__ is None
@@ -907,6 +943,7 @@ def test_nested_namespace_package(backend: str, fixtures_path: Path) -> None:
     assert importlib.import_module("dsfix_ns.inner.deep").DEEP == "deep"
 
 
+@pytest.mark.inprocess_only(MODULE_OBJECTS)
 def test_namespace_package_spans_sys_path_entries(backend: str, tree: Any, tmp_path: Path) -> None:
     p = tree.name("nspkg")
     other = tmp_path / "other_site"
@@ -938,6 +975,7 @@ def _star_names(namespace: dict[str, Any]) -> set[str]:
     return {k for k in namespace if not k.startswith("__")}
 
 
+@pytest.mark.inprocess_only(MODULE_OBJECTS)
 def test_star_import_with_all(backend: str, fixtures_path: Path) -> None:
     sb = Sandbox(backend=backend)
     ns = run(sb, "from dsfix_star import *")
@@ -949,6 +987,7 @@ def test_star_import_with_all(backend: str, fixtures_path: Path) -> None:
     assert _star_names(host) == _star_names(ns)
 
 
+@pytest.mark.inprocess_only(MODULE_OBJECTS)
 def test_star_import_without_all(backend: str, fixtures_path: Path) -> None:
     sb = Sandbox(backend=backend)
     ns = run(sb, "from dsfix_star_noall import *")
@@ -1244,6 +1283,7 @@ def compiles(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return seen
 
 
+@pytest.mark.inprocess_only(MODULE_OBJECTS)
 def test_second_sandbox_reuses_compiled_code_but_reexecutes(
     backend: str, tree: Any, compiles: list[str]
 ) -> None:
@@ -1260,6 +1300,7 @@ def test_second_sandbox_reuses_compiled_code_but_reexecutes(
     assert compiles.count(path) == 1
 
 
+@pytest.mark.inprocess_only(MODULE_OBJECTS)
 def test_edited_file_is_recompiled(backend: str, tree: Any, compiles: list[str]) -> None:
     name = tree.name("edited")
     path = Path(tree.path(f"{name}.py"))
@@ -1274,6 +1315,7 @@ def test_edited_file_is_recompiled(backend: str, tree: Any, compiles: list[str])
     assert compiles.count(str(path)) == 2
 
 
+@pytest.mark.inprocess_only(MODULE_OBJECTS)
 def test_exec_source_is_compiled_once(backend: str, tree: Any, compiles: list[str]) -> None:
     filename = tree.name("once") + ".py"
     source = "VALUE = [1, 2, 3]\n"
@@ -1292,6 +1334,7 @@ def test_violation_quotes_the_line_that_ran_after_a_cache_hit(backend: str) -> N
     assert excinfo.value.args == refused_call("time.time", "<cachehit>", 3, "time.time()")
 
 
+@pytest.mark.inprocess_only(MODULE_OBJECTS)
 def test_invalidate_caches_inside_finds_a_new_file(backend: str, tree: Any) -> None:
     name = tree.name("late")
     sb = Sandbox(backend=backend)
@@ -1320,6 +1363,7 @@ def test_new_sys_path_entry_is_searched_after_a_miss(
         sys.modules.pop(name, None)
 
 
+@pytest.mark.inprocess_only(MODULE_OBJECTS)
 def test_sys_path_inside_is_the_sandbox_s_own(backend: str, tree: Any, tmp_path: Path) -> None:
     name = tree.name("private")
     extra = tmp_path / "private_site"
@@ -1376,6 +1420,7 @@ def test_no_route_reaches_a_restricted_host_function(
     assert (excinfo.value.filename, excinfo.value.lineno) == (filename, 2)
 
 
+@pytest.mark.inprocess_only(MODULE_OBJECTS)
 def test_fresh_module_attribute_holds_a_view(backend: str, tree: Any) -> None:
     name = tree.name("holder")
     tree.write({f"{name}.py": "import time as clock\nfrom os import getpid\n"})
@@ -1393,6 +1438,7 @@ def test_fresh_module_attribute_holds_a_view(backend: str, tree: Any) -> None:
     assert excinfo.value.qualname == "os.getpid"
 
 
+@pytest.mark.inprocess_only(MODULE_OBJECTS)
 def test_passthrough_module_attribute_that_is_a_fresh_module_is_fresh(
     backend: str, tree: Any
 ) -> None:
