@@ -11,6 +11,7 @@ import io
 import sys
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -35,8 +36,19 @@ from tests.child import run_child
 TIMEOUT = 0.2
 
 
-def sandbox(**limits: object) -> Sandbox:
-    return Sandbox(Policy.strict(limits=Limits(**limits)))  # type: ignore[arg-type]
+def sandbox(backend: str = "inprocess", **limits: object) -> Sandbox:
+    return Sandbox(Policy.strict(limits=Limits(**limits)), backend=backend)  # type: ignore[arg-type]
+
+
+@pytest.fixture(autouse=True)
+def _no_interpreter_beside_an_in_process_limit(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Known limit (docs/backends.md): on 3.13.0 an in-process limit that fires while a
+    pooled subinterpreter lives corrupts memory. Drop the pool after each test that made one.
+    """
+    yield
+    interp = sys.modules.get("detsandbox._backends._interp")
+    if interp is not None and "backend" in request.fixturenames:
+        interp.POOL.shutdown()
 
 
 def message(what: str, limit: str, where: str) -> str:
@@ -73,7 +85,7 @@ def assert_idle() -> None:
 def assert_usable(sb: Sandbox) -> None:
     ns = sb.exec("def ok(x):\n    return x + 1\n", filename="ok.py", name="ok")
     assert sb.call(ns["ok"], 1) == 2
-    assert_idle()
+    assert_idle()  # this process's state: a remote Sandbox's budget lives in its worker
 
 
 # -- timeout --------------------------------------------------------------------
@@ -229,8 +241,8 @@ print(_budget._tool, sys.gettrace(), sys.getprofile())
 # -- instructions ---------------------------------------------------------------
 
 
-def test_instruction_budget_stops_a_loop_exactly() -> None:
-    sb = sandbox(instructions=1000)
+def test_instruction_budget_stops_a_loop_exactly(backend: str) -> None:
+    sb = sandbox(backend, instructions=1000)
     ns = sb.exec(
         "def f():\n    while True: pass\n"
         "def g(n):\n    t = 0\n    for i in range(n):\n        t += i\n    return t\n",
@@ -246,8 +258,8 @@ def test_instruction_budget_stops_a_loop_exactly() -> None:
     assert_usable(sb)
 
 
-def test_instruction_budget_cannot_be_swallowed() -> None:
-    sb = sandbox(instructions=1000)
+def test_instruction_budget_cannot_be_swallowed(backend: str) -> None:
+    sb = sandbox(backend, instructions=1000)
     ns = sb.exec(RUNAWAY["swallowing loop"][0], filename="wf.py")
     with pytest.raises(InstructionLimitError) as info:
         sb.call(ns["f"])
@@ -255,11 +267,11 @@ def test_instruction_budget_cannot_be_swallowed() -> None:
     assert_usable(sb)
 
 
-def test_instruction_count_is_deterministic() -> None:
+def test_instruction_count_is_deterministic(backend: str) -> None:
     source = "def f():\n    out = []\n    while True:\n        out.append(len(out))\n"
     seen = set()
     for _ in range(3):
-        sb = Sandbox(Policy.deterministic(limits=Limits(instructions=1000)))
+        sb = Sandbox(Policy.deterministic(limits=Limits(instructions=1000)), backend=backend)
         ns = sb.exec(source, filename="wf.py")
         with pytest.raises(InstructionLimitError) as info:
             sb.call(ns["f"])
@@ -285,11 +297,11 @@ def test_sandboxes_without_counting_limits_run_other_code_objects() -> None:
 
 
 @pytest.mark.parametrize("case", ["plain", "retry in the handler"])
-def test_recursion_limit(case: str) -> None:
+def test_recursion_limit(backend: str, case: str) -> None:
     source = "def f(n=0):\n    return f(n + 1)\n"
     if case != "plain":
         source = RUNAWAY["retry in the handler"][0]
-    sb = sandbox(recursion=50)
+    sb = sandbox(backend, recursion=50)
     ns = sb.exec(source, filename="wf.py")
     with pytest.raises(RecursionLimitError) as info:
         sb.call(ns["f"])
@@ -298,8 +310,8 @@ def test_recursion_limit(case: str) -> None:
     assert_usable(sb)
 
 
-def test_recursion_within_the_limit_and_after_exceptions() -> None:
-    sb = sandbox(recursion=50)
+def test_recursion_within_the_limit_and_after_exceptions(backend: str) -> None:
+    sb = sandbox(backend, recursion=50)
     ns = sb.exec(
         "def down(n):\n    return 0 if n == 0 else 1 + down(n - 1)\n"
         "def fail(n):\n    if n == 0:\n        raise ValueError\n    fail(n - 1)\n"
@@ -318,28 +330,53 @@ def test_recursion_within_the_limit_and_after_exceptions() -> None:
 # -- memory ---------------------------------------------------------------------
 
 
-def test_memory_limit_stops_a_growing_list() -> None:
-    sb = sandbox(memory="64M")
-    ns = sb.exec(
-        "def f():\n    chunks = []\n    while True:\n        chunks.append(bytearray(100_000))\n",
-        filename="wf.py",
-    )
+GROWING = "def f():\n    chunks = []\n    while True:\n        chunks.append(bytearray(100_000))\n"
+
+# The same run in a child: on the subinterpreter backend it takes the process down.
+_MEMORY_CHILD = f"""
+from detsandbox import Limits, MemoryLimitError, Policy, Sandbox
+with Sandbox(Policy.strict(limits=Limits(memory="64M")), backend="subinterpreter") as sb:
+    ns = sb.exec({GROWING!r}, filename="wf.py")
+    try:
+        sb.call(ns["f"])
+    except MemoryLimitError as exc:
+        print(exc)
+"""
+
+
+@pytest.mark.xfail_backend(
+    "process",
+    reason="backend bug: RLIMIT_AS (set to exactly Limits.memory) fires before the Sandbox's "
+    "own meter, so the MemoryLimitError names no sandboxed file:line",
+)
+@pytest.mark.xfail_backend(
+    "subinterpreter",
+    reason="backend bug: a memory limit that fires in a subinterpreter aborts the host "
+    "process (free(): invalid pointer, 3.13.0); checked in a child process",
+)
+def test_memory_limit_stops_a_growing_list(backend: str) -> None:
+    expected = {
+        message("Sandbox.call()", "memory", "wf.py:3"),
+        message("Sandbox.call()", "memory", "wf.py:4"),
+    }
+    if backend == "subinterpreter":
+        assert run_child(_MEMORY_CHILD).rstrip("\n") in expected
+        return
+    sb = sandbox(backend, memory="64M")
+    ns = sb.exec(GROWING, filename="wf.py")
     with pytest.raises(MemoryLimitError) as info:
         sb.call(ns["f"])
     assert isinstance(info.value, MemoryError)
     assert (info.value.limit, info.value.value) == ("memory", 64 * 2**20)
-    assert str(info.value) in {
-        message("Sandbox.call()", "memory", "wf.py:3"),
-        message("Sandbox.call()", "memory", "wf.py:4"),
-    }
+    assert str(info.value) in expected
     assert_usable(sb)
 
 
 # -- output ---------------------------------------------------------------------
 
 
-def test_print_is_captured_and_capped() -> None:
-    sb = sandbox(output=30)
+def test_print_is_captured_and_capped(backend: str) -> None:
+    sb = sandbox(backend, output=30)
     ns = sb.exec("def f():\n    while True:\n        print('hello', 'world')\n", filename="wf.py")
     with pytest.raises(OutputLimitError) as info:
         sb.call(ns["f"])
