@@ -37,6 +37,19 @@ from tests.child import run_child
 TIMEOUT = 0.2
 
 
+# Why a test stays in-process (it takes no backend).
+TIMEOUT_HERE = (
+    "a remote timeout races the kill of its worker (timeout x 1.1 + 0.1 s); "
+    "test_backends_process.py covers that"
+)
+MACHINERY = (
+    "inspects this process's limit machinery (_budget, sys.monitoring, Sandbox._meter, "
+    "code objects)"
+)
+HOST_THREADS = "runs host threads beside in-process Sandboxes, or hands one Sandbox to another"
+HOST_STDOUT = "reads the host's stdout and passes a host file into the Sandbox"
+
+
 def sandbox(backend: str = "inprocess", **limits: object) -> Sandbox:
     return Sandbox(Policy.strict(limits=Limits(**limits)), backend=backend)  # type: ignore[arg-type]
 
@@ -123,6 +136,7 @@ RUNAWAY = {
 }
 
 
+@pytest.mark.inprocess_only(TIMEOUT_HERE)
 @pytest.mark.parametrize("case", RUNAWAY, ids=list(RUNAWAY))
 def test_timeout_stops_runaway_code(case: str) -> None:
     if case == "retry in the handler" and sys.version_info < (3, 12):
@@ -151,6 +165,7 @@ def test_timeout_stops_runaway_code(case: str) -> None:
     assert_usable(sb)
 
 
+@pytest.mark.inprocess_only(TIMEOUT_HERE)
 def test_timeout_in_exec_and_import_module(
     tmp_path: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -178,6 +193,7 @@ def test_timeout_in_exec_and_import_module(
     assert_usable(sb)
 
 
+@pytest.mark.inprocess_only(TIMEOUT_HERE)
 def test_a_call_that_finishes_in_time_returns_its_result() -> None:
     sb = sandbox(timeout=5.0)
     ns = sb.exec("def f(n):\n    return sum(i for i in range(n))\n")
@@ -185,6 +201,7 @@ def test_a_call_that_finishes_in_time_returns_its_result() -> None:
     assert_idle()
 
 
+@pytest.mark.inprocess_only(TIMEOUT_HERE)
 def test_a_host_function_stuck_in_a_loop_is_stopped_too() -> None:
     def host_spin() -> None:
         while True:
@@ -197,6 +214,7 @@ def test_a_host_function_stuck_in_a_loop_is_stopped_too() -> None:
     assert_usable(sb)
 
 
+@pytest.mark.inprocess_only(MACHINERY)
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="sys.monitoring is new in 3.12")
 def test_a_timeout_costs_nothing_until_it_fires() -> None:
     seen: list[int] = []
@@ -210,6 +228,7 @@ def test_a_timeout_costs_nothing_until_it_fires() -> None:
     assert seen[0] & (events.JUMP | events.PY_START | events.PY_RESUME) == 0
 
 
+@pytest.mark.inprocess_only(MACHINERY)
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="sys.monitoring is new in 3.12")
 def test_without_a_free_tool_id_limits_fall_back_to_tracing() -> None:
     script = f"""
@@ -299,6 +318,7 @@ def test_instruction_count_is_deterministic(backend: str) -> None:
     assert seen == {message("Sandbox.call()", "instructions", "wf.py:3")}  # every version
 
 
+@pytest.mark.inprocess_only(MACHINERY)
 @pytest.mark.parametrize(
     ("source", "units"),
     [
@@ -321,6 +341,7 @@ def test_what_the_instruction_budget_counts(source: str, units: int) -> None:
         tight.call(tight.exec(source, filename="wf.py")["f"], n)
 
 
+@pytest.mark.inprocess_only(MACHINERY)
 def test_calls_running_at_once_on_one_sandbox_pool_their_budgets() -> None:
     # Each call brings its budget; calls open at the same time on other threads
     # share one pool, so a call may use what a concurrent one left.
@@ -351,6 +372,7 @@ def test_calls_running_at_once_on_one_sandbox_pool_their_budgets() -> None:
     assert_usable(sb)
 
 
+@pytest.mark.inprocess_only(MACHINERY)
 def test_sandboxes_without_counting_limits_run_other_code_objects() -> None:
     source = "def f():\n    return 1\n"
     counted = sandbox(instructions=1000).exec(source, filename="same.py")["f"]
@@ -456,6 +478,7 @@ def test_print_is_captured_and_capped(backend: str) -> None:
     assert sb.output == "hello world\nhello world\nhello "
 
 
+@pytest.mark.inprocess_only(HOST_STDOUT)
 def test_print_to_a_file_and_print_without_an_output_limit(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -475,6 +498,7 @@ def test_print_to_a_file_and_print_without_an_output_limit(
     )
 
 
+@pytest.mark.inprocess_only(MACHINERY)
 def test_meter_write_is_the_print_collector() -> None:
     sb = sandbox(output=5)
     meter = sb._meter
@@ -489,11 +513,13 @@ def test_meter_write_is_the_print_collector() -> None:
 # -- the host and other Sandboxes -----------------------------------------------
 
 
+@pytest.mark.inprocess_only(MACHINERY)
 def test_unlimited_sandboxes_have_no_meter() -> None:
     assert Sandbox()._meter is None
     assert sandbox(timeout=1.0)._meter is not None
 
 
+@pytest.mark.inprocess_only(HOST_THREADS)
 def test_host_thread_is_not_interrupted() -> None:
     done = threading.Event()
     errors: list[BaseException] = []
@@ -520,6 +546,7 @@ def test_host_thread_is_not_interrupted() -> None:
     assert_idle()
 
 
+@pytest.mark.inprocess_only(HOST_THREADS)
 def test_two_sandboxes_in_two_threads_with_different_limits() -> None:
     results: dict[str, object] = {}
     source = "def f(n):\n    t = 0\n    for i in range(n):\n        t += i\n    return t\n"
@@ -547,6 +574,7 @@ def test_two_sandboxes_in_two_threads_with_different_limits() -> None:
     assert_idle()
 
 
+@pytest.mark.inprocess_only(HOST_THREADS)
 def test_a_sandbox_calling_another() -> None:
     inner = sandbox(instructions=1000)
     spin = inner.exec("def f():\n    while True: pass\n", filename="inner.py")["f"]
@@ -558,6 +586,7 @@ def test_a_sandbox_calling_another() -> None:
     assert_usable(inner)
 
 
+@pytest.mark.inprocess_only(MACHINERY)
 def test_sandboxed_code_cannot_switch_the_mechanism_off() -> None:
     sb = sandbox(timeout=TIMEOUT)
     for line, qualname in (
@@ -577,6 +606,7 @@ def test_sandboxed_code_cannot_switch_the_mechanism_off() -> None:
     assert_usable(sb)
 
 
+@pytest.mark.inprocess_only(MACHINERY)
 def test_untrusted_code_cannot_reach_its_budget() -> None:
     sb = Sandbox(Policy.strict(untrusted=True, limits=Limits(instructions=1000)))
     for line, name in (
