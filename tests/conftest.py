@@ -169,7 +169,9 @@ def _remote_sandboxes_closed(request: pytest.FixtureRequest) -> Iterator[None]:
     A test that drops a remote Sandbox without closing it (one whose exception
     holds it in a reference cycle, say) would leave its worker busy until the
     garbage collector runs its finalizer, at some arbitrary point of a later
-    test. Closing at teardown gives each test its own workers and no more.
+    test (and a finalizer that runs inside the subinterpreter pool's lock
+    deadlocks the run: a backend bug). Closing at teardown gives each test its
+    own workers and no more.
     """
     if "backend" not in request.fixturenames or not remote(request.getfixturevalue("backend")):
         yield
