@@ -1,7 +1,8 @@
 """One API on every backend: the shared conformance suite, and choosing a backend.
 
-Every test taking ``backend`` runs on each backend this CPython offers:
-``inprocess`` always, ``process`` on POSIX, ``subinterpreter`` on 3.13+.
+Every test taking ``backend`` (the fixture in conftest.py) runs on each backend
+this CPython offers: ``inprocess`` always, ``process`` on POSIX,
+``subinterpreter`` on 3.13+.
 They assert only what does not depend on object identity with the host.
 Backend-specific behaviour is in test_backends_process.py and
 test_backends_interp.py.
@@ -32,13 +33,6 @@ from detsandbox import (
 from detsandbox._backends import unavailable
 
 ALL = ["inprocess", "process", "subinterpreter"]
-AVAILABLE = [name for name in ALL if unavailable(name) is None]
-
-
-@pytest.fixture(params=AVAILABLE)
-def backend(request: pytest.FixtureRequest) -> str:
-    name: str = request.param
-    return name
 
 
 WORKFLOW = """\

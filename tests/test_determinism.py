@@ -28,16 +28,16 @@ print(json.dumps(runs, sort_keys=True))
 """
 
 
-def _one_run() -> str:
-    sb = Sandbox()
+def _one_run(backend: str) -> str:
+    sb = Sandbox(backend=backend)
     wf = sb.import_module(WORKFLOW)
     first = sb.call(wf.run, "ada", {"apple": 2, "pear": 1}, PRICES)
     second = sb.call(wf.run, "bob", {"pear": 3}, PRICES)
     return json.dumps([first, second], sort_keys=True)
 
 
-def test_same_result_every_run_in_process() -> None:
-    results = {_one_run() for _ in range(20)}
+def test_same_result_every_run_in_process(backend: str) -> None:
+    results = {_one_run(backend) for _ in range(20)}
     assert len(results) == 1
     assert json.loads(results.pop())[1]["id"] == 2
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import functools
 import gzip
 import hashlib
 import json
@@ -35,6 +36,7 @@ from typing import Any
 
 import pytest
 from child import run_child
+from conftest import remote
 
 from detsandbox import Clock, Policy, PolicyError, RestrictedAccessError, Sandbox, SandboxError
 
@@ -60,15 +62,17 @@ def seeded(label: str, seed: int = 0, n: int = 0) -> float:
     return random.Random(derive(seed, label, n)).random()
 
 
-def run(source: str, policy: Policy | None = None, *, filename: str = "wf.py") -> dict[str, Any]:
+def run(
+    backend: str, source: str, policy: Policy | None = None, *, filename: str = "wf.py"
+) -> dict[str, Any]:
     """Run ``source`` as a fresh module in a new deterministic Sandbox; return its namespace."""
-    sb = Sandbox(policy if policy is not None else Policy.deterministic())
+    sb = Sandbox(policy if policy is not None else Policy.deterministic(), backend=backend)
     return sb.exec(textwrap.dedent(source), filename=filename)
 
 
-def value(source: str, policy: Policy | None = None) -> Any:
+def value(backend: str, source: str, policy: Policy | None = None) -> Any:
     """``r`` after running ``source``."""
-    return run(source, policy)["r"]
+    return run(backend, source, policy)["r"]
 
 
 # -- the preset ---------------------------------------------------------------------------------
@@ -187,8 +191,8 @@ def test_strict_policies_refuse_the_run_fields(changes: dict[str, Any], name: st
     assert Policy.strict(seed=0, timezone="UTC") == Policy.strict()
 
 
-def test_strict_sandboxes_have_no_clock_seed_or_journal() -> None:
-    sb = Sandbox(Policy.strict())
+def test_strict_sandboxes_have_no_clock_seed_or_journal(backend: str) -> None:
+    sb = Sandbox(Policy.strict(), backend=backend)
     for attr in ("clock", "seed", "journal"):
         with pytest.raises(SandboxError) as info:
             getattr(sb, attr)
@@ -201,8 +205,9 @@ def test_strict_sandboxes_have_no_clock_seed_or_journal() -> None:
 # -- exact values with the defaults -------------------------------------------------------------
 
 
-def test_default_start_and_seed_give_these_exact_values() -> None:
+def test_default_start_and_seed_give_these_exact_values(backend: str) -> None:
     ns = run(
+        backend,
         """
         import datetime, random, time
         wall = time.time()
@@ -215,7 +220,7 @@ def test_default_start_and_seed_give_these_exact_values() -> None:
         label = time.ctime()
         stamp = time.strftime('%Y-%m-%dT%H:%M:%S')
         drawn = random.random()
-        """
+        """,
     )
     utc = datetime.fromtimestamp(START, UTC)
     assert ns["wall"] == 946684800.0 == utc.timestamp()
@@ -232,9 +237,10 @@ def test_default_start_and_seed_give_these_exact_values() -> None:
     assert ns["drawn"] == 0.6946595936453227 == rng().random()
 
 
-def test_seed_zero_random_values_are_pinned() -> None:
+def test_seed_zero_random_values_are_pinned(backend: str) -> None:
     """Literals: a change here changes every journal ever recorded with seed 0."""
     ns = run(
+        backend,
         """
         import os, random, secrets, uuid
         a = random.random()
@@ -243,7 +249,7 @@ def test_seed_zero_random_values_are_pinned() -> None:
         d = os.urandom(4)
         e = secrets.token_hex(4)
         f = uuid.getnode()
-        """
+        """,
     )
     assert ns["a"] == 0.6946595936453227
     assert ns["b"] == 0.18102916904331778 == seeded("Random")
@@ -254,22 +260,23 @@ def test_seed_zero_random_values_are_pinned() -> None:
     assert ns["f"] & 0x010000000000  # the multicast bit: never a real MAC address
 
 
-def test_uuid1_uses_the_node_getnode_gives() -> None:
-    ns = run("import uuid\nnode = uuid.getnode()\nids = [uuid.uuid1(), uuid.uuid1()]\n")
+def test_uuid1_uses_the_node_getnode_gives(backend: str) -> None:
+    ns = run(backend, "import uuid\nnode = uuid.getnode()\nids = [uuid.uuid1(), uuid.uuid1()]\n")
     assert [u.node for u in ns["ids"]] == [ns["node"], ns["node"]]
     assert [u.version for u in ns["ids"]] == [1, 1]
     gen = rng()
     assert [u.clock_seq for u in ns["ids"]] == [gen.getrandbits(14), gen.getrandbits(14)]
 
 
-def test_successive_random_values_continue_one_stream_per_label() -> None:
+def test_successive_random_values_continue_one_stream_per_label(backend: str) -> None:
     ns = run(
+        backend,
         """
         import random, uuid
         draws = [random.random() for _ in range(3)]
         instances = [random.Random().random() for _ in range(3)]
         ids = [uuid.uuid4() for _ in range(2)]
-        """
+        """,
     )
     gen = rng()
     assert ns["draws"] == [gen.random() for _ in range(3)]
@@ -484,9 +491,9 @@ def test_route_sources_read_as_intended() -> None:
 
 @pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize("name", SUBSTITUTES)
-def test_every_substitute_through_every_route(name: str, route: str) -> None:
+def test_every_substitute_through_every_route(backend: str, name: str, route: str) -> None:
     sub = SUBSTITUTES[name]
-    assert value(route_source(sub, route)) == sub.expected
+    assert value(backend, route_source(sub, route)) == sub.expected
 
 
 C_MODULE_ROUTES = [
@@ -514,8 +521,10 @@ C_MODULE_ROUTES = [
 
 
 @pytest.mark.parametrize(("source", "expected"), C_MODULE_ROUTES)
-def test_c_accelerator_modules_get_the_substitutes(source: str, expected: object) -> None:
-    assert value(PRELUDE + source) == expected
+def test_c_accelerator_modules_get_the_substitutes(
+    backend: str, source: str, expected: object
+) -> None:
+    assert value(backend, PRELUDE + source) == expected
 
 
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="_pydatetime exists from 3.12")
@@ -532,8 +541,10 @@ def test_c_accelerator_modules_get_the_substitutes(source: str, expected: object
     ],
     ids=["now", "today"],
 )
-def test_the_pure_python_datetime_gets_the_substitutes(source: str, expected: object) -> None:
-    assert value(PRELUDE + source) == expected
+def test_the_pure_python_datetime_gets_the_substitutes(
+    backend: str, source: str, expected: object
+) -> None:
+    assert value(backend, PRELUDE + source) == expected
 
 
 PASSTHROUGH_ROUTES = [
@@ -554,13 +565,14 @@ PASSTHROUGH_ROUTES = [
     pytest.param("r = _dt.date(2020, 1, 1).__class__.today()", date(2000, 1, 1)),
     pytest.param("r = getattr(_dt.date(2020, 1, 1), 'to' + 'day')()", date(2000, 1, 1)),
     pytest.param(
-        "class D(_dt.datetime):\n    pass\nr = D.now(), type(D.now()).__name__",
-        (AT.replace(tzinfo=None), "D"),
+        # isoformat(): an instance of a class made in the Sandbox stays in a remote worker
+        "class D(_dt.datetime):\n    pass\nr = D.now().isoformat(), type(D.now()).__name__",
+        (AT.replace(tzinfo=None).isoformat(), "D"),
         id="subclass now",
     ),
     pytest.param(
-        "class E(_dt.date):\n    pass\nr = E.today(), type(E.today()).__name__",
-        (date(2000, 1, 1), "E"),
+        "class E(_dt.date):\n    pass\nr = E.today().isoformat(), type(E.today()).__name__",
+        ("2000-01-01", "E"),
         id="subclass today",
     ),
     pytest.param("import random\nr = type(random.Random(1))().random()", seeded("Random")),
@@ -599,9 +611,9 @@ PASSTHROUGH_ROUTES = [
 
 @pytest.mark.parametrize(("source", "expected"), PASSTHROUGH_ROUTES)
 def test_classes_reached_through_passthrough_objects_get_the_substitutes(
-    source: str, expected: object
+    backend: str, source: str, expected: object
 ) -> None:
-    assert value(PRELUDE + source) == expected
+    assert value(backend, PRELUDE + source) == expected
 
 
 EXPLICIT_NONE = [
@@ -619,8 +631,10 @@ EXPLICIT_NONE = [
 
 
 @pytest.mark.parametrize(("source", "expected"), EXPLICIT_NONE)
-def test_an_explicit_none_is_substituted_like_no_argument(source: str, expected: object) -> None:
-    assert value(PRELUDE + source) == expected
+def test_an_explicit_none_is_substituted_like_no_argument(
+    backend: str, source: str, expected: object
+) -> None:
+    assert value(backend, PRELUDE + source) == expected
 
 
 CONVERSIONS = [
@@ -647,19 +661,19 @@ CONVERSIONS = [
 
 
 @pytest.mark.parametrize(("source", "expected"), CONVERSIONS)
-def test_explicit_arguments_are_honoured(source: str, expected: object) -> None:
-    assert value(PRELUDE + source) == expected
+def test_explicit_arguments_are_honoured(backend: str, source: str, expected: object) -> None:
+    assert value(backend, PRELUDE + source) == expected
 
 
-def test_the_rest_of_secrets_systemrandom_api_is_substituted() -> None:
+def test_the_rest_of_secrets_systemrandom_api_is_substituted(backend: str) -> None:
     # secrets.randbits is SystemRandom.getrandbits under another name
-    ns = run("import secrets\na = secrets.randbits(16)\nb = secrets.randbits(k=16)\n")
+    ns = run(backend, "import secrets\na = secrets.randbits(16)\nb = secrets.randbits(k=16)\n")
     gen = rng()
     assert (ns["a"], ns["b"]) == (gen.getrandbits(16), gen.getrandbits(16))
 
 
-def test_email_utils_localtime_is_substituted() -> None:
-    r = value("import email.utils\nr = email.utils.localtime()")
+def test_email_utils_localtime_is_substituted(backend: str) -> None:
+    r = value(backend, "import email.utils\nr = email.utils.localtime()")
     assert r == datetime(2000, 1, 1, tzinfo=UTC)
     assert r.utcoffset() == timedelta(0)
 
@@ -685,9 +699,10 @@ STARTS = [
 
 @pytest.mark.parametrize(("start", "epoch", "naive_utc"), STARTS)
 def test_the_wall_clock_starts_at_the_policy_start(
-    start: datetime | float, epoch: float, naive_utc: datetime
+    backend: str, start: datetime | float, epoch: float, naive_utc: datetime
 ) -> None:
     ns = run(
+        backend,
         """
         import datetime, time
         wall = time.time()
@@ -703,8 +718,8 @@ def test_the_wall_clock_starts_at_the_policy_start(
     assert ns["utc"] == naive_utc.replace(tzinfo=UTC)
 
 
-def test_the_clock_moves_only_when_the_host_advances_it_or_the_code_sleeps() -> None:
-    sb = Sandbox(Policy.deterministic())
+def test_the_clock_moves_only_when_the_host_advances_it_or_the_code_sleeps(backend: str) -> None:
+    sb = Sandbox(Policy.deterministic(), backend=backend)
     ns = sb.exec(
         "import time\ndef read():\n    return time.time(), time.monotonic()\n", filename="wf.py"
     )
@@ -719,10 +734,23 @@ def test_the_clock_moves_only_when_the_host_advances_it_or_the_code_sleeps() -> 
     assert (sb.clock.time_ns(), sb.clock.monotonic_ns()) == (946684861_500_000_000, 61_500_000_000)
 
 
-def test_the_host_reads_the_clock_and_the_seed_between_calls() -> None:
-    sb = Sandbox(Policy.deterministic(seed=42, start=datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)))
+@pytest.mark.xfail_backend(
+    "process",
+    "subinterpreter",
+    reason="backend bug: a remote Sandbox.clock is a new RemoteClock on every access, "
+    "not a detsandbox.Clock (the annotation says Clock)",
+)
+def test_the_clock_is_one_clock_object(backend: str) -> None:
+    sb = Sandbox(Policy.deterministic(), backend=backend)
     assert isinstance(sb.clock, Clock)
     assert sb.clock is sb.clock
+
+
+def test_the_host_reads_the_clock_and_the_seed_between_calls(backend: str) -> None:
+    sb = Sandbox(
+        Policy.deterministic(seed=42, start=datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)),
+        backend=backend,
+    )
     assert sb.seed == 42
     assert repr(sb.clock) == "<detsandbox.Clock 2024-05-06T07:08:09+00:00, 0s elapsed>"
     ns = sb.exec("import time\ndef now():\n    return time.time()\n")
@@ -746,9 +774,9 @@ def test_the_host_reads_the_clock_and_the_seed_between_calls() -> None:
     ],
 )
 def test_advance_refuses_to_move_time_back_or_take_non_numbers(
-    seconds: object, error: type[Exception], message: str
+    backend: str, seconds: object, error: type[Exception], message: str
 ) -> None:
-    sb = Sandbox(Policy.deterministic())
+    sb = Sandbox(Policy.deterministic(), backend=backend)
     sb.clock.advance(5)
     with pytest.raises(error) as info:
         sb.clock.advance(seconds)  # type: ignore[arg-type]
@@ -756,17 +784,18 @@ def test_advance_refuses_to_move_time_back_or_take_non_numbers(
     assert (sb.clock.time(), sb.clock.monotonic()) == (946684805.0, 5.0)  # unchanged
 
 
-def test_each_sandbox_has_its_own_clock() -> None:
-    a = Sandbox(Policy.deterministic())
-    b = Sandbox(Policy.deterministic())
+def test_each_sandbox_has_its_own_clock(backend: str) -> None:
+    a = Sandbox(Policy.deterministic(), backend=backend)
+    b = Sandbox(Policy.deterministic(), backend=backend)
     a.clock.advance(100)
     a.exec("import time\ntime.sleep(5)\n")
     assert (a.clock.monotonic(), b.clock.monotonic()) == (105.0, 0.0)
     assert b.exec("import time\nr = time.time()\n")["r"] == 946684800.0
 
 
-def test_monotonic_clocks_never_go_backwards() -> None:
+def test_monotonic_clocks_never_go_backwards(backend: str) -> None:
     ns = run(
+        backend,
         """
         import asyncio, time
         readings = [time.monotonic()]
@@ -780,23 +809,24 @@ def test_monotonic_clocks_never_go_backwards() -> None:
         asyncio.run(napping())
         readings.append(time.monotonic())
         ns = [time.monotonic_ns(), time.perf_counter_ns()]
-        """
+        """,
     )
     assert ns["readings"] == [0.0, 0.0, 0.25, 0.25, 3.25, 3.251, 5.251]
     assert ns["readings"] == sorted(ns["readings"])
     assert ns["ns"] == [5_251_000_000, 5_251_000_000]
 
 
-def test_sleep_refuses_a_negative_length_like_the_host() -> None:
+def test_sleep_refuses_a_negative_length_like_the_host(backend: str) -> None:
     with pytest.raises(ValueError) as host:
         time.sleep(-1)
     with pytest.raises(ValueError) as info:
-        run("import time\ntime.sleep(-1)\n")
+        run(backend, "import time\ntime.sleep(-1)\n")
     assert str(info.value) == str(host.value) == "sleep length must be non-negative"
 
 
-def test_the_local_time_zone_comes_from_the_policy() -> None:
+def test_the_local_time_zone_comes_from_the_policy(backend: str) -> None:
     ns = run(
+        backend,
         """
         import datetime, email.utils, time
         now = datetime.datetime.now()
@@ -864,8 +894,8 @@ def oracle(zone: str) -> dict[str, Any]:
     return json.loads(run_child(_ORACLE % {"t0": START, "t1": START + SUMMER}, TZ=zone))
 
 
-def sandboxed_local_time(zone: str) -> dict[str, Any]:
-    sb = Sandbox(Policy.deterministic(timezone=zone))
+def sandboxed_local_time(backend: str, zone: str) -> dict[str, Any]:
+    sb = Sandbox(Policy.deterministic(timezone=zone), backend=backend)
     ns = sb.exec(_SANDBOXED, filename="wf.py")
     first = sb.call(ns["read"])
     sb.clock.advance(SUMMER)
@@ -884,12 +914,14 @@ ZONES = [
 
 
 @pytest.mark.parametrize("zone", ZONES)
-def test_local_time_agrees_with_a_host_whose_tz_is_the_policys_zone(zone: str) -> None:
-    assert sandboxed_local_time(zone) == oracle(zone)
+def test_local_time_agrees_with_a_host_whose_tz_is_the_policys_zone(
+    backend: str, zone: str
+) -> None:
+    assert sandboxed_local_time(backend, zone) == oracle(zone)
 
 
-def test_utc_local_time_is_not_dst_and_has_an_offset() -> None:
-    ns = run("import time\nisdst = time.localtime().tm_isdst\nz = time.strftime('%z')\n")
+def test_utc_local_time_is_not_dst_and_has_an_offset(backend: str) -> None:
+    ns = run(backend, "import time\nisdst = time.localtime().tm_isdst\nz = time.strftime('%z')\n")
     assert (ns["isdst"], ns["z"]) == (0, "+0000")
 
 
@@ -935,8 +967,9 @@ def test_the_host_time_zone_does_not_leak_into_substitutes() -> None:
 # -- hash randomization, addresses and set order ------------------------------------------------
 
 
-def test_set_displays_and_constructors_iterate_in_insertion_order() -> None:
+def test_set_displays_and_constructors_iterate_in_insertion_order(backend: str) -> None:
     ns = run(
+        backend,
         """
         display = list({'pear', 'apple', 'fig', 'kiwi', 'banana'})
         comprehension = [c for c in {ch for ch in 'hello world'}]
@@ -946,21 +979,23 @@ def test_set_displays_and_constructors_iterate_in_insertion_order() -> None:
         text = str({'pear', 'apple'}), repr(frozenset(['b', 'a'])), repr(set()), repr(frozenset())
         in_exec = {}
         exec("r = list({'pear', 'apple', 'fig'})", in_exec)
+        in_exec = in_exec['r']
         in_eval = eval("list({'pear', 'apple', 'fig'})")
         data = list({b'yy', b'xx', b'zz'})
-        """
+        """,
     )
     assert ns["display"] == ["pear", "apple", "fig", "kiwi", "banana"]
     assert ns["comprehension"] == ["h", "e", "l", "o", " ", "w", "r", "d"]
     assert ns["constructed"] == ns["frozen"] == ["zeta", "alpha", "mid"]
     assert ns["unpacked"] == ["b", "c", "a", "x"]
     assert ns["text"] == ("{'pear', 'apple'}", "frozenset({'b', 'a'})", "set()", "frozenset()")
-    assert ns["in_exec"]["r"] == ns["in_eval"] == ["pear", "apple", "fig"]
+    assert ns["in_exec"] == ns["in_eval"] == ["pear", "apple", "fig"]
     assert ns["data"] == [b"yy", b"xx", b"zz"]
 
 
-def test_set_operations_keep_a_deterministic_order() -> None:
+def test_set_operations_keep_a_deterministic_order(backend: str) -> None:
     ns = run(
+        backend,
         """
         s = {'a', 'b', 'c'}
         popped = s.pop()
@@ -973,7 +1008,8 @@ def test_set_operations_keep_a_deterministic_order() -> None:
         t.update(['p'], 'q')
         t.difference_update('n')
         t ^= {'m', 'r'}
-        """
+        in_order = list(f), list(t)
+        """,
     )
     assert ns["popped"] == "a"
     assert ns["ops"] == [
@@ -985,26 +1021,30 @@ def test_set_operations_keep_a_deterministic_order() -> None:
         ["b", "c", "d", "x", "y"],
         ["b", "c", "d"],
     ]
-    assert list(ns["f"]) == ["k", "j", "i"]
-    assert list(ns["t"]) == ["o", "p", "q", "r"]
+    assert ns["in_order"] == (["k", "j", "i"], ["o", "p", "q", "r"])
+    if not remote(backend):  # a set crosses pickled as a plain set, in the host's order
+        assert list(ns["f"]) == ["k", "j", "i"]
+        assert list(ns["t"]) == ["o", "p", "q", "r"]
 
 
-def test_sandboxed_sets_are_still_sets() -> None:
+def test_sandboxed_sets_are_still_sets(backend: str) -> None:
     ns = run(
+        backend,
         """
         s = {'a', 'b'}
         f = frozenset(['a', 'b'])
         r = (isinstance(s, set), isinstance(f, frozenset), s == {'b', 'a'}, s == f,
              {f: 1}[frozenset(['b', 'a'])], hash(f) == hash(frozenset(['b', 'a'])),
              type(s) is set, type(f) is frozenset)
-        """
+        """,
     )
     assert ns["r"] == (True, True, True, True, 1, True, True, True)
     assert ns["s"] == {"a", "b"} and ns["f"] == frozenset({"a", "b"})
 
 
-def test_copies_keep_the_order() -> None:
+def test_copies_keep_the_order(backend: str) -> None:
     ns = run(
+        backend,
         """
         import copy
         s = {'pear', 'apple', 'fig'}
@@ -1012,32 +1052,38 @@ def test_copies_keep_the_order() -> None:
         nested = [{'pear', 'apple'}]
         r = [list(copy.copy(s)), list(copy.deepcopy(s)), list(copy.copy(f)),
              list(copy.deepcopy(f)), list(copy.deepcopy(nested)[0])]
-        """
+        """,
     )
     assert ns["r"] == [["pear", "apple", "fig"]] * 4 + [["pear", "apple"]]
 
 
-def test_printing_a_set_gives_the_insertion_order(capsys: pytest.CaptureFixture[str]) -> None:
-    run("print({'pear', 'apple', 'fig'}, frozenset(['b', 'a']))\n")
-    assert capsys.readouterr().out == "{'pear', 'apple', 'fig'} frozenset({'b', 'a'})\n"
-
-
-def test_sets_of_enum_members_and_datetimes() -> None:
+def test_printing_a_set_gives_the_insertion_order(backend: str) -> None:
+    # Printed into a buffer: a remote worker's stdout is not this process's.
     ns = run(
+        backend,
+        "import io\nout = io.StringIO()\n"
+        "print({'pear', 'apple', 'fig'}, frozenset(['b', 'a']), file=out)\nr = out.getvalue()\n",
+    )
+    assert ns["r"] == "{'pear', 'apple', 'fig'} frozenset({'b', 'a'})\n"
+
+
+def test_sets_of_enum_members_and_datetimes(backend: str) -> None:
+    ns = run(
+        backend,
         """
         import datetime, enum
         class Color(enum.Enum):
             RED = 'r'
             GREEN = 'g'
             BLUE = 'b'
-        colors = list({Color.BLUE, Color.RED, Color.GREEN})
+        colors = [c.name for c in {Color.BLUE, Color.RED, Color.GREEN}]
         members = [c.name for c in {c for c in Color}]
         days = [datetime.datetime(2020, 1, d) for d in (3, 1, 2)]
         day_set = [d.day for d in set(days)]
         by_hash = [c.name for c in sorted(Color, key=hash)]
-        """
+        """,
     )
-    assert [c.name for c in ns["colors"]] == ["BLUE", "RED", "GREEN"]
+    assert ns["colors"] == ["BLUE", "RED", "GREEN"]
     assert ns["members"] == ["RED", "GREEN", "BLUE"]
     assert ns["day_set"] == [3, 1, 2]
     assert ns["by_hash"] == ["BLUE", "GREEN", "RED"]
@@ -1048,9 +1094,10 @@ ENUM_HASH = (
 )
 
 
-def test_hash_is_independent_of_the_hash_seed() -> None:
+def test_hash_is_independent_of_the_hash_seed(backend: str) -> None:
     """Pinned: hash() of str, bytes, tuples, datetimes and Enum members."""
     ns = run(
+        backend,
         """
         import datetime, enum
         class Color(enum.Enum):
@@ -1059,7 +1106,7 @@ def test_hash_is_independent_of_the_hash_seed() -> None:
              hash(datetime.datetime(2020, 1, 1)), hash(datetime.date(2020, 1, 1)),
              hash(Color.RED), hash(1), hash(-1), hash(None) == hash(None)]
         by_hash = sorted(['pear', 'apple', 'fig'], key=hash)
-        """
+        """,
     )
     assert ns["r"] == [
         -4726524248056011850,
@@ -1076,8 +1123,9 @@ def test_hash_is_independent_of_the_hash_seed() -> None:
     assert ns["by_hash"] == ["pear", "fig", "apple"]
 
 
-def test_hash_agrees_with_equality() -> None:
+def test_hash_agrees_with_equality(backend: str) -> None:
     ns = run(
+        backend,
         """
         import datetime, enum
         class S(enum.StrEnum):
@@ -1092,24 +1140,26 @@ def test_hash_agrees_with_equality() -> None:
              hash(frozenset(['x', 'y'])) == hash(frozenset(['y', 'x'])),
              S.A == 'a', hash(S.A) == hash('a'), hash(Own()), hash(2.5) == hash(2.5),
              hash(True) == hash(1)]
-        """
+        """,
     )
     assert ns["r"] == [True, True, True, True, True, 42, True, True]
     for unhashable in ("[]", "bytearray(b'x')"):
         with pytest.raises(TypeError) as host:
             hash(eval(unhashable))
         with pytest.raises(TypeError) as info:
-            run(f"hash({unhashable})\n")
+            run(backend, f"hash({unhashable})\n")
         assert str(info.value) == str(host.value)
 
 
-def test_hash_of_an_int_enum_member_is_its_ints() -> None:
-    r = value("import enum\nclass F(enum.IntEnum):\n    A = 7\nr = F.A == 7, hash(F.A), hash(7)")
+def test_hash_of_an_int_enum_member_is_its_ints(backend: str) -> None:
+    r = value(
+        backend, "import enum\nclass F(enum.IntEnum):\n    A = 7\nr = F.A == 7, hash(F.A), hash(7)"
+    )
     assert r == (True, 7, 7)
 
 
-def test_id_numbers_objects_in_the_order_they_are_first_asked_about() -> None:
-    sb = Sandbox(Policy.deterministic())
+def test_id_numbers_objects_in_the_order_they_are_first_asked_about(backend: str) -> None:
+    sb = Sandbox(Policy.deterministic(), backend=backend)
     ns = sb.exec(
         """
 class Node:
@@ -1124,7 +1174,9 @@ def later():
     assert ns["first"] == [1, 2, 1, 3, 4, 5]
     assert ns["ordered"] == [False, True]  # b was asked about first
     assert sb.call(ns["later"]) == (2, 6)  # numbering continues across calls
-    other = Sandbox(Policy.deterministic()).exec("r = id(object()), id(object())\n")
+    other = Sandbox(Policy.deterministic(), backend=backend).exec(
+        "r = id(object()), id(object())\n"
+    )
     assert other["r"] == (1, 2)  # each Sandbox numbers from 1
 
 
@@ -1132,7 +1184,7 @@ _HASH_SEED_CHILD = """
 import json, sys
 sys.path.insert(0, %(tests)r)
 from test_deterministic import HASH_WORKLOAD, run
-print(json.dumps(repr(run(HASH_WORKLOAD)["r"])))
+print(json.dumps(run("inprocess", HASH_WORKLOAD)["text"]))
 """
 
 HASH_WORKLOAD = """
@@ -1153,13 +1205,15 @@ r = [
     [id(n) for n in reversed(nodes)], [id(n) for n in nodes],
     list({w[0] for w in words}), words.pop(), list(words),
 ]
+text = repr(r)  # Color members are the Sandbox's own: they do not cross
 """
 
 
-def test_hashes_ids_and_sets_are_the_same_whatever_the_hash_seed() -> None:
+@functools.cache
+def _hash_children() -> frozenset[str]:
+    """HASH_WORKLOAD's result in fresh in-process hosts (run once, compared per backend)."""
     script = _HASH_SEED_CHILD % {"tests": str(ROOT / "tests")}
-    here = repr(run(HASH_WORKLOAD)["r"])
-    outputs = {
+    return frozenset(
         json.loads(run_child(script, PYTHONHASHSEED=seed, TZ=tz))
         for seed, tz in [
             ("0", "UTC"),
@@ -1167,8 +1221,12 @@ def test_hashes_ids_and_sets_are_the_same_whatever_the_hash_seed() -> None:
             ("4242", "Pacific/Honolulu"),
             ("random", ""),
         ]
-    }
-    assert outputs == {here}
+    )
+
+
+def test_hashes_ids_and_sets_are_the_same_whatever_the_hash_seed(backend: str) -> None:
+    here = run(backend, HASH_WORKLOAD)["text"]
+    assert _hash_children() == {here}
     # and the hash seed does change the host's own order of these words
     host_orders = {
         run_child(
@@ -1213,14 +1271,14 @@ def workflow(customer):
 """
 
 
-def workflow_result(policy: Policy | None = None, customer: str = "ada") -> str:
-    sb = Sandbox(policy if policy is not None else Policy.deterministic())
+def workflow_result(backend: str, policy: Policy | None = None, customer: str = "ada") -> str:
+    sb = Sandbox(policy if policy is not None else Policy.deterministic(), backend=backend)
     ns = sb.exec(WORKLOAD, filename="workflow.py")
     return json.dumps(sb.call(ns["workflow"], customer), sort_keys=True)
 
 
-def test_n_runs_give_one_distinct_result() -> None:
-    results = {workflow_result() for _ in range(20)}
+def test_n_runs_give_one_distinct_result(backend: str) -> None:
+    results = {workflow_result(backend) for _ in range(20)}
     assert len(results) == 1
     result = json.loads(results.pop())
     assert result["started"] == [946684800.0, 0.0, "2000-01-01T00:00:00"]
@@ -1229,9 +1287,9 @@ def test_n_runs_give_one_distinct_result() -> None:
     assert result["objects"] == [1, 2]
 
 
-def test_n_runs_with_each_seed_give_one_distinct_result_per_seed() -> None:
+def test_n_runs_with_each_seed_give_one_distinct_result_per_seed(backend: str) -> None:
     by_seed = {
-        seed: {workflow_result(Policy.deterministic(seed=seed)) for _ in range(5)}
+        seed: {workflow_result(backend, Policy.deterministic(seed=seed)) for _ in range(5)}
         for seed in (0, 1, 2**40)
     }
     assert all(len(results) == 1 for results in by_seed.values())
@@ -1243,8 +1301,11 @@ def test_n_runs_with_each_seed_give_one_distinct_result_per_seed() -> None:
     assert len({json.dumps([p["started"], p["ended"], p["local"]]) for p in parsed.values()}) == 1
 
 
-def test_interleaved_sandboxes_do_not_share_state() -> None:
-    first, second = Sandbox(Policy.deterministic()), Sandbox(Policy.deterministic())
+def test_interleaved_sandboxes_do_not_share_state(backend: str) -> None:
+    first, second = (
+        Sandbox(Policy.deterministic(), backend=backend),
+        Sandbox(Policy.deterministic(), backend=backend),
+    )
     source = "import random, time\ndef step():\n    time.sleep(1)\n    return random.random()\n"
     a, b = first.exec(source), second.exec(source)
     drawn = [(first.call(a["step"]), second.call(b["step"])) for _ in range(3)]
@@ -1258,13 +1319,14 @@ _WORKFLOW_CHILD = """
 import json, sys, time
 sys.path.insert(0, %(tests)r)
 from test_deterministic import workflow_result
-print(json.dumps({"result": workflow_result(), "host_year": time.localtime().tm_year}))
+print(json.dumps({"result": workflow_result("inprocess"), "host_year": time.localtime().tm_year}))
 """
 
 
-def test_fresh_processes_with_other_hash_seeds_tzs_and_wall_clocks_agree() -> None:
+@functools.cache
+def _workflow_children() -> tuple[dict[str, Any], ...]:
+    """The workflow's result in fresh in-process hosts (run once, compared per backend)."""
     script = _WORKFLOW_CHILD % {"tests": str(ROOT / "tests")}
-    here = workflow_result()
     outputs = []
     for seed, tz in [
         ("0", "UTC"),
@@ -1274,6 +1336,12 @@ def test_fresh_processes_with_other_hash_seeds_tzs_and_wall_clocks_agree() -> No
     ]:
         outputs.append(json.loads(run_child(script, PYTHONHASHSEED=seed, TZ=tz)))
         time.sleep(0.01)  # each child starts at another wall-clock time
+    return tuple(outputs)
+
+
+def test_fresh_processes_with_other_hash_seeds_tzs_and_wall_clocks_agree(backend: str) -> None:
+    here = workflow_result(backend)
+    outputs = _workflow_children()
     assert {o["result"] for o in outputs} == {here}
     assert all(o["host_year"] != 2000 for o in outputs)  # the host's clock is not 2000's
 
@@ -1313,9 +1381,9 @@ REFUSED = [
 
 
 @pytest.mark.parametrize(("source", "qualname"), REFUSED)
-def test_host_facts_and_io_still_raise(source: str, qualname: str) -> None:
+def test_host_facts_and_io_still_raise(backend: str, source: str, qualname: str) -> None:
     with pytest.raises(RestrictedAccessError) as info:
-        run(source)
+        run(backend, source)
     err = info.value
     lineno = source.count("\n") + 1
     assert (err.qualname, err.filename, err.lineno) == (qualname, "wf.py", lineno)
@@ -1361,19 +1429,21 @@ def test_host_facts_and_io_still_raise(source: str, qualname: str) -> None:
     ],
     ids=["getpid", "open", "gethostname", "environ"],
 )
-def test_exact_message_in_a_deterministic_sandbox(source: str, message: str) -> None:
+def test_exact_message_in_a_deterministic_sandbox(backend: str, source: str, message: str) -> None:
     with pytest.raises(RestrictedAccessError) as info:
-        run(source)
+        run(backend, source)
     assert str(info.value) == message
 
 
-def test_the_policy_can_still_allow_a_host_fact() -> None:
+def test_the_policy_can_still_allow_a_host_fact(backend: str) -> None:
     policy = Policy.deterministic(allow=("os.getpid", "socket.gethostname"))
-    ns = run("import os, socket\npid = os.getpid()\nhost = socket.gethostname()\n", policy)
-    assert (ns["pid"], ns["host"]) == (os.getpid(), socket.gethostname())
+    ns = run(backend, "import os, socket\npid = os.getpid()\nhost = socket.gethostname()\n", policy)
+    assert ns["host"] == socket.gethostname()
+    # A worker process has a pid of its own; the other backends run in this one.
+    assert ns["pid"] > 0 and (ns["pid"] == os.getpid()) is (backend != "process")
 
 
-def test_sched_scheduler_runs_on_the_logical_clock() -> None:
+def test_sched_scheduler_runs_on_the_logical_clock(backend: str) -> None:
     source = (
         "import sched, time\n"
         "s = sched.scheduler()\n"
@@ -1383,20 +1453,21 @@ def test_sched_scheduler_runs_on_the_logical_clock() -> None:
         "s.run()\n"
         "after = time.time()\n"
     )
-    sb = Sandbox(Policy.deterministic(record=True))
+    sb = Sandbox(Policy.deterministic(record=True), backend=backend)
     ns = sb.exec(source, filename="wf.py")
     assert ns["fired"] == [10.0, "late"]
     assert ns["after"] == 946684800.0 + 30
     assert sb.clock.monotonic() == 30.0
     # The scheduler itself is not a journal entry: only the clock reads are.
     assert [e.qualname for e in sb.journal] == ["time.monotonic", "time.time"]
-    replay = Sandbox(Policy.replay(sb.journal))
+    replay = Sandbox(Policy.replay(sb.journal), backend=backend)
     assert replay.exec(source, filename="wf.py")["fired"] == [10.0, "late"]
     replay.finish_replay()
 
 
-def test_sched_scheduler_keeps_a_delay_function_it_is_given() -> None:
+def test_sched_scheduler_keeps_a_delay_function_it_is_given(backend: str) -> None:
     ns = run(
+        backend,
         "import sched, time\n"
         "waited = []\n"
         "def delay(seconds):\n"
@@ -1404,6 +1475,6 @@ def test_sched_scheduler_keeps_a_delay_function_it_is_given() -> None:
         "    time.sleep(seconds)\n"
         "s = sched.scheduler(delayfunc=delay)\n"
         "s.enter(5, 1, print)\n"
-        "s.run()\n"
+        "s.run()\n",
     )
     assert ns["waited"] == [5.0, 0]

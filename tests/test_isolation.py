@@ -29,6 +29,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from conftest import remote
 
 from detsandbox import Policy, RestrictedAccessError, Sandbox, SandboxError
 
@@ -37,6 +38,11 @@ N_RUNS = 10
 
 def run(sb: Sandbox, source: str, **kwargs: Any) -> dict[str, Any]:
     return sb.exec(textwrap.dedent(source), **kwargs)
+
+
+def peek(sb: Sandbox, source: str) -> Any:
+    """``value`` as ``source`` leaves it, run in ``sb``: state read where it lives."""
+    return sb.exec(textwrap.dedent(source), name="peek")["value"]
 
 
 def in_threads(*targets: Callable[[], object]) -> list[object]:
@@ -64,8 +70,8 @@ def in_threads(*targets: Callable[[], object]) -> list[object]:
 # -- module-level state is fresh in every Sandbox ------------------------------------
 
 
-def test_counter_is_fresh_per_sandbox_and_lives_with_it(fixtures_path: Path) -> None:
-    first, second = Sandbox(), Sandbox()
+def test_counter_is_fresh_per_sandbox_and_lives_with_it(backend: str, fixtures_path: Path) -> None:
+    first, second = Sandbox(backend=backend), Sandbox(backend=backend)
     a = first.import_module("dsfix_state.counter")
     b = second.import_module("dsfix_state.counter")
     host = importlib.import_module("dsfix_state.counter")
@@ -75,47 +81,51 @@ def test_counter_is_fresh_per_sandbox_and_lives_with_it(fixtures_path: Path) -> 
     assert host.count == 0
     assert host.bump() == 1
     # Still alive on the same Sandbox: the next call, exec or import sees it.
-    assert first.import_module("dsfix_state.counter") is a
+    if not remote(backend):  # a remote import_module returns a new snapshot each time
+        assert first.import_module("dsfix_state.counter") is a
+    assert first.call(first.import_module("dsfix_state.counter").bump) == 4
     ns = run(first, "from dsfix_state import counter\nnow = counter.bump()", name="later")
-    assert ns["now"] == 4
-    assert (a.count, b.count, host.count) == (4, 1, 1)
+    assert ns["now"] == 5
+    count = "from dsfix_state import counter\nvalue = counter.count"
+    assert (peek(first, count), peek(second, count), host.count) == (5, 1, 1)
 
 
-def test_registry_is_fresh_per_sandbox(fixtures_path: Path) -> None:
-    first, second = Sandbox(), Sandbox()
+def test_registry_is_fresh_per_sandbox(backend: str, fixtures_path: Path) -> None:
+    first, second = Sandbox(backend=backend), Sandbox(backend=backend)
     run(first, "import dsfix_state.plugins\nfrom dsfix_state.registry import register")
-    registry = first.modules["dsfix_state.registry"]
-    first.call(registry.register("beta"), len)
+    first.call(first.call("dsfix_state.registry:register", "beta"), len)
 
     ns = run(second, "from dsfix_state import registry\nbefore = registry.names()")
     assert ns["before"] == []
     run(second, "import dsfix_state.plugins", name="later")
-    assert second.modules["dsfix_state.registry"].names() == ["alpha"]
-    assert registry.names() == ["alpha", "beta"]
-    assert registry.REGISTRY["beta"] is len
+    assert second.call("dsfix_state.registry:names") == ["alpha"]
+    assert first.call("dsfix_state.registry:names") == ["alpha", "beta"]
+    assert peek(first, "from dsfix_state import registry\nvalue = registry.REGISTRY['beta'] is len")
     host = importlib.import_module("dsfix_state.registry")
     assert host.names() == []
 
 
-def test_lru_cache_is_per_sandbox(fixtures_path: Path) -> None:
-    first, second = Sandbox(), Sandbox()
+def test_lru_cache_is_per_sandbox(backend: str, fixtures_path: Path) -> None:
+    first, second = Sandbox(backend=backend), Sandbox(backend=backend)
     a = first.import_module("dsfix_state.cached")
     b = second.import_module("dsfix_state.cached")
 
+    state = (
+        "from dsfix_state import cached\nvalue = (cached.CALLS, cached.square.cache_info().hits)"
+    )
     assert [first.call(a.square, 3) for _ in range(3)] == [9, 9, 9]
-    assert a.CALLS == [3]
-    assert a.square.cache_info().hits == 2
+    assert peek(first, state) == ([3], 2)
     assert second.call(b.square, 3) == 9
-    assert b.CALLS == [3]
-    assert b.square.cache_info().hits == 0
-    assert a.square is not b.square
+    assert peek(second, state) == ([3], 0)
+    if not remote(backend):  # remote functions are handles, each to its own worker
+        assert a.square is not b.square
     host = importlib.import_module("dsfix_state.cached")
     assert host.square.cache_info().currsize == 0
     assert host.CALLS == []
 
 
-def test_itertools_count_is_per_sandbox(fixtures_path: Path) -> None:
-    first, second = Sandbox(), Sandbox()
+def test_itertools_count_is_per_sandbox(backend: str, fixtures_path: Path) -> None:
+    first, second = Sandbox(backend=backend), Sandbox(backend=backend)
     a = first.import_module("dsfix_state.ids")
     b = second.import_module("dsfix_state.ids")
     assert [first.call(a.next_id) for _ in range(3)] == [1, 2, 3]
@@ -124,8 +134,8 @@ def test_itertools_count_is_per_sandbox(fixtures_path: Path) -> None:
     assert importlib.import_module("dsfix_state.ids").next_id() == 1
 
 
-def test_class_attributes_are_per_sandbox(fixtures_path: Path) -> None:
-    first, second = Sandbox(), Sandbox()
+def test_class_attributes_are_per_sandbox(backend: str, fixtures_path: Path) -> None:
+    first, second = Sandbox(backend=backend), Sandbox(backend=backend)
     source = """
         from dsfix_state.klass import Widget
         made = [Widget(n) for n in NAMES]
@@ -135,15 +145,18 @@ def test_class_attributes_are_per_sandbox(fixtures_path: Path) -> None:
     b = run(second, "NAMES = ['z']\n" + textwrap.dedent(source))
     assert a["state"] == (2, ["x", "y"])
     assert b["state"] == (1, ["z"])
-    assert a["Widget"] is not b["Widget"]
-    assert not isinstance(a["made"][0], b["Widget"])
+    if not remote(backend):  # remote classes and instances stay in their own workers
+        assert a["Widget"] is not b["Widget"]
+        assert not isinstance(a["made"][0], b["Widget"])
     host = importlib.import_module("dsfix_state.klass")
     assert (host.Widget.created, host.Widget.by_name) == (0, {})
 
 
-def test_monkeypatch_between_sandboxed_modules_stays_in_the_sandbox(fixtures_path: Path) -> None:
+def test_monkeypatch_between_sandboxed_modules_stays_in_the_sandbox(
+    backend: str, fixtures_path: Path
+) -> None:
     host_target = importlib.import_module("dsfix_state.target")
-    patched, clean = Sandbox(), Sandbox()
+    patched, clean = Sandbox(backend=backend), Sandbox(backend=backend)
     ns = run(
         patched,
         """
@@ -154,17 +167,19 @@ def test_monkeypatch_between_sandboxed_modules_stays_in_the_sandbox(fixtures_pat
         """,
     )
     assert ns["result"] == ("patched", "patched", "patched")
-    assert patched.call(patched.modules["dsfix_state.patcher"].ORIGINAL) == "original"
+    assert patched.call("dsfix_state.patcher:ORIGINAL") == "original"
     ns = run(clean, "from dsfix_state import target\nresult = (target.greet(), target.SETTING)")
     assert ns["result"] == ("original", "default")
     assert (host_target.greet(), host_target.SETTING) == ("original", "default")
 
 
-def test_values_drawn_at_import_time_are_fresh_and_deterministic(fixtures_path: Path) -> None:
+def test_values_drawn_at_import_time_are_fresh_and_deterministic(
+    backend: str, fixtures_path: Path
+) -> None:
     tokens = []
     draws = set()
     for _ in range(N_RUNS):
-        drawn = Sandbox().import_module("dsfix_state.drawn")
+        drawn = Sandbox(backend=backend).import_module("dsfix_state.drawn")
         tokens.append(drawn.TOKEN)
         draws.add((tuple(drawn.SEEDED), tuple(drawn.ORDER)))
     assert len({id(t) for t in tokens}) == N_RUNS  # each Sandbox ran the body itself
@@ -173,18 +188,18 @@ def test_values_drawn_at_import_time_are_fresh_and_deterministic(fixtures_path: 
     assert draws.pop() == (tuple(seeded.random() for _ in range(3)), ("apple", "fig", "pear"))
 
 
-def test_unseeded_draw_at_import_time_fails_the_import(tree: Any) -> None:
+def test_unseeded_draw_at_import_time_fails_the_import(backend: str, tree: Any) -> None:
     name = tree.name("draws")
     tree.write({f"{name}.py": "import random\nVALUE = random.random()\n"})
-    sb = Sandbox()
+    sb = Sandbox(backend=backend)
     with pytest.raises(RestrictedAccessError) as excinfo:
         sb.import_module(name)
     assert excinfo.value.qualname == "random.random"
     assert (excinfo.value.filename, excinfo.value.lineno) == (tree.path(f"{name}.py"), 2)
-    assert name not in sb.modules
+    assert not peek(sb, f"import sys\nvalue = {name!r} in sys.modules")
 
 
-def test_module_state_scenario_is_the_same_every_run(fixtures_path: Path) -> None:
+def test_module_state_scenario_is_the_same_every_run(backend: str, fixtures_path: Path) -> None:
     source = """
         import dsfix_state.plugins
         from dsfix_state import cached, counter, drawn, ids, klass, registry
@@ -199,7 +214,7 @@ def test_module_state_scenario_is_the_same_every_run(fixtures_path: Path) -> Non
     """
 
     def one_run() -> str:
-        sb = Sandbox()
+        sb = Sandbox(backend=backend)
         ns = run(sb, source)
         return sb.call(ns["scenario"]) + sb.call(ns["scenario"])
 
@@ -225,10 +240,10 @@ PATCH = """
 """
 
 
-def test_writes_to_passthrough_modules_stay_in_the_sandbox() -> None:
+def test_writes_to_passthrough_modules_stay_in_the_sandbox(backend: str) -> None:
     originals = (string.capwords, json.dumps, os.path.join, string.ascii_letters)
     string_dict, json_dict = dict(vars(string)), dict(vars(json))
-    patched = Sandbox()
+    patched = Sandbox(backend=backend)
     run(patched, PATCH)
     ns = run(
         patched,
@@ -247,7 +262,7 @@ def test_writes_to_passthrough_modules_stay_in_the_sandbox() -> None:
         "new",
     )
     ns = run(
-        Sandbox(),
+        Sandbox(backend=backend),
         """
         import json, string, os.path
         seen = (string.capwords('a b'), json.dumps([]), os.path.join('a', 'b'),
@@ -260,12 +275,12 @@ def test_writes_to_passthrough_modules_stay_in_the_sandbox() -> None:
     assert not hasattr(string, "NEW_NAME")
 
 
-def test_writes_to_a_user_passthrough_module_stay_in_the_sandbox(tree: Any) -> None:
+def test_writes_to_a_user_passthrough_module_stay_in_the_sandbox(backend: str, tree: Any) -> None:
     name = tree.name("shared")
     tree.write({f"{name}.py": "SETTING = 'host'\n\ndef get():\n    return SETTING\n"})
     host = importlib.import_module(name)
     policy = Policy.strict().evolve(passthrough=(name,))
-    first, second = Sandbox(policy), Sandbox(policy)
+    first, second = Sandbox(policy, backend=backend), Sandbox(policy, backend=backend)
     ns = run(first, f"import {name} as m\nm.SETTING = 'sandbox'\nm.EXTRA = 1\nseen = m.SETTING")
     assert ns["seen"] == "sandbox"
     ns = run(second, f"import {name} as m\nseen = (m.SETTING, hasattr(m, 'EXTRA'))")
@@ -273,9 +288,9 @@ def test_writes_to_a_user_passthrough_module_stay_in_the_sandbox(tree: Any) -> N
     assert (host.SETTING, hasattr(host, "EXTRA"), host.get()) == ("host", False, "host")
 
 
-def test_deleting_from_a_passthrough_module_stays_deleted_in_the_sandbox() -> None:
+def test_deleting_from_a_passthrough_module_stays_deleted_in_the_sandbox(backend: str) -> None:
     ns = run(
-        Sandbox(),
+        Sandbox(backend=backend),
         """
         import json
         del json.loads
@@ -289,17 +304,20 @@ def test_deleting_from_a_passthrough_module_stays_deleted_in_the_sandbox() -> No
     assert callable(json.loads)
 
 
+@pytest.mark.inprocess_only(
+    "checks the host's own class object, which a remote Sandbox cannot reach"
+)
 @pytest.mark.xfail(
     strict=True,
     reason="known limit (docs/security.md): setting an attribute on a class of a "
     "passthrough module changes the host's class (views copy module dicts, classes "
     "are shared)",
 )
-def test_class_attribute_write_on_a_passthrough_class_stays_in_the_sandbox() -> None:
+def test_class_attribute_write_on_a_passthrough_class_stays_in_the_sandbox(backend: str) -> None:
     before = json.JSONEncoder.item_separator
     try:
         run(
-            Sandbox(),
+            Sandbox(backend=backend),
             """
             import json
             try:
@@ -318,8 +336,9 @@ def test_class_attribute_write_on_a_passthrough_class_stays_in_the_sandbox() -> 
 # -- lifetime ----------------------------------------------------------------------
 
 
-def test_modules_are_dropped_with_their_sandbox(fixtures_path: Path) -> None:
-    sb = Sandbox()
+@pytest.mark.inprocess_only("holds weak references to the module objects of the Sandbox")
+def test_modules_are_dropped_with_their_sandbox(backend: str, fixtures_path: Path) -> None:
+    sb = Sandbox(backend=backend)
     module = sb.import_module("dsfix_state.counter")
     ref = weakref.ref(module)
     sb.exec("import dsfix_state.counter as c\nc.bump()")
@@ -336,8 +355,11 @@ def test_modules_are_dropped_with_their_sandbox(fixtures_path: Path) -> None:
     assert ns_ref() is None
 
 
-def test_close_drops_modules_even_while_the_sandbox_lives(fixtures_path: Path) -> None:
-    sb = Sandbox()
+@pytest.mark.inprocess_only("holds weak references to the module objects of the Sandbox")
+def test_close_drops_modules_even_while_the_sandbox_lives(
+    backend: str, fixtures_path: Path
+) -> None:
+    sb = Sandbox(backend=backend)
     ref = weakref.ref(sb.import_module("dsfix_state.counter"))
     sb.close()
     gc.collect()
@@ -354,8 +376,9 @@ def test_close_drops_modules_even_while_the_sandbox_lives(fixtures_path: Path) -
         assert excinfo.value.args == ("this Sandbox is closed; create a new Sandbox()",)
 
 
-def test_context_manager_closes(fixtures_path: Path) -> None:
-    with Sandbox() as sb:
+@pytest.mark.inprocess_only("holds weak references to the module objects of the Sandbox")
+def test_context_manager_closes(backend: str, fixtures_path: Path) -> None:
+    with Sandbox(backend=backend) as sb:
         ref = weakref.ref(sb.import_module("dsfix_state.counter"))
         assert sb.call(ref().bump) == 1  # type: ignore[union-attr]
     gc.collect()
@@ -394,6 +417,8 @@ class HostState:
         assert all(n.partition(".")[0] in sys.stdlib_module_names for n in new), sorted(new)
         host_ids = {id(m) for m in after.values()}
         for sb in sandboxes:
+            if sb.backend_info.name != "inprocess":
+                continue  # its modules live in another interpreter or process
             leaked = [n for n, m in dict(sb.modules).items() if id(m) in host_ids]
             assert leaked == []
 
@@ -464,13 +489,13 @@ ENDINGS = {
 
 
 @pytest.mark.parametrize("ending", sorted(ENDINGS))
-def test_host_is_untouched_by_a_run(fixtures_path: Path, ending: str) -> None:
+def test_host_is_untouched_by_a_run(backend: str, fixtures_path: Path, ending: str) -> None:
     candidates = ["plistlib", "graphlib", "sched", "rlcompleter", "zipapp", "shelve"]
     fresh_stdlib = next((c for c in candidates if c not in sys.modules), "json")
     source = textwrap.dedent(WORKLOAD).format(fresh_stdlib=fresh_stdlib, ending=ENDINGS[ending])
     random.seed(12345)  # any state will do: the test checks it is kept
     host_state = HostState()
-    sandboxes = [Sandbox(), Sandbox()]
+    sandboxes = [Sandbox(backend=backend), Sandbox(backend=backend)]
     outcomes = []
     for sb in sandboxes:
         try:
@@ -487,7 +512,8 @@ def test_host_is_untouched_by_a_run(fixtures_path: Path, ending: str) -> None:
     assert outcomes == [expected, expected]
     host_state.assert_unchanged(sandboxes)
     if fresh_stdlib != "json":
-        assert fresh_stdlib in sys.modules  # a passthrough module the host imported itself
+        # A passthrough module is the host's own: imported into the process that runs it.
+        assert (fresh_stdlib in sys.modules) is (backend == "inprocess")
     assert "DETSANDBOX_LEAK" not in os.environ
 
 
@@ -526,6 +552,7 @@ def _concurrent_round() -> list[object]:
     return in_threads(worker("a"), worker("b"))
 
 
+@pytest.mark.inprocess_only("hands host threading.Barrier objects to sandboxed code")
 def test_two_sandboxes_in_two_threads_never_see_each_other(fixtures_path: Path) -> None:
     results = {repr(_concurrent_round()) for _ in range(5)}
     assert len(results) == 1
@@ -537,7 +564,10 @@ def test_two_sandboxes_in_two_threads_never_see_each_other(fixtures_path: Path) 
     assert string.capwords("x") == "X"
 
 
-def test_two_sandboxes_import_the_same_module_at_the_same_time(tree: Any) -> None:
+@pytest.mark.inprocess_only(
+    "two Sandboxes meet at a barrier in a passthrough module of the host process"
+)
+def test_two_sandboxes_import_the_same_module_at_the_same_time(backend: str, tree: Any) -> None:
     gate = tree.name("gate")
     slow = tree.name("slow")
     tree.write(
@@ -555,7 +585,7 @@ def test_two_sandboxes_import_the_same_module_at_the_same_time(tree: Any) -> Non
     policy = Policy.strict().evolve(passthrough=(gate,))
 
     def importer() -> ModuleType:
-        sb = Sandbox(policy)
+        sb = Sandbox(policy, backend=backend)
         module = sb.import_module(slow)
         assert sb.modules[slow] is module
         return module
@@ -566,10 +596,13 @@ def test_two_sandboxes_import_the_same_module_at_the_same_time(tree: Any) -> Non
     assert slow not in sys.modules
 
 
-def test_host_thread_beside_a_blocked_sandbox_is_not_restricted(fixtures_path: Path) -> None:
+@pytest.mark.inprocess_only("hands host threading.Barrier objects to sandboxed code")
+def test_host_thread_beside_a_blocked_sandbox_is_not_restricted(
+    backend: str, fixtures_path: Path
+) -> None:
     inside = threading.Barrier(2, timeout=30)
     released = threading.Barrier(2, timeout=30)
-    sb = Sandbox()
+    sb = Sandbox(backend=backend)
     ns = run(
         sb,
         """

@@ -63,11 +63,11 @@ def test_fields_and_defaults() -> None:
     )
 
 
-def test_strict_preset_is_the_default() -> None:
+def test_strict_preset_is_the_default(backend: str) -> None:
     assert Policy.strict() == Policy()
     assert Policy.strict().mode == "strict"
-    assert Sandbox().policy == Policy.strict()
-    assert Sandbox(None).policy == Policy.strict()
+    assert Sandbox(backend=backend).policy == Policy.strict()
+    assert Sandbox(None, backend=backend).policy == Policy.strict()
 
 
 def test_strict_preset_takes_changes() -> None:
@@ -297,13 +297,13 @@ def test_entries_are_normalised_to_sorted_tuples_without_duplicates() -> None:
 
 
 @pytest.mark.parametrize("field", ["passthrough", "isolate", "allow", "deny"])
-def test_entry_order_carries_no_meaning(field: str) -> None:
+def test_entry_order_carries_no_meaning(backend: str, field: str) -> None:
     names = ("zlib_pkg", "alpha", "mid.sub") if field != "isolate" else ("json", "csv", "fractions")
     forward = Policy(**{field: names})
     backward = Policy(**{field: names[::-1]})
     assert forward == backward and hash(forward) == hash(backward)
     assert getattr(forward, field) == tuple(sorted(names))
-    assert Sandbox(forward).policy == Sandbox(backward).policy
+    assert Sandbox(forward, backend=backend).policy == Sandbox(backward, backend=backend).policy
 
 
 def test_the_first_malformed_entry_is_reported() -> None:
@@ -397,15 +397,15 @@ def test_mode_is_checked_before_the_other_fields() -> None:
     [("strict", "str"), ({"mode": "strict"}, "dict"), (Policy, "type"), (0, "int")],
     ids=["str", "dict", "the class", "int"],
 )
-def test_sandbox_requires_a_policy_instance(policy: object, type_name: str) -> None:
+def test_sandbox_requires_a_policy_instance(backend: str, policy: object, type_name: str) -> None:
     message = (
         f"Sandbox() expects a detsandbox.Policy, got {type_name}; build one with Policy.strict()"
     )
     with pytest.raises(PolicyError) as info:
-        Sandbox(policy=policy)  # type: ignore[arg-type]
+        Sandbox(policy=policy, backend=backend)  # type: ignore[arg-type]
     assert str(info.value) == message
     with pytest.raises(PolicyError) as info:
-        Sandbox(policy)  # type: ignore[arg-type]
+        Sandbox(policy, backend=backend)  # type: ignore[arg-type]
     assert str(info.value) == message
 
 
@@ -452,8 +452,8 @@ def test_policies_copy_and_pickle_as_values() -> None:
         assert hash(again) == hash(policy)
 
 
-def test_sandboxes_keep_the_policy_they_were_given() -> None:
+def test_sandboxes_keep_the_policy_they_were_given(backend: str) -> None:
     policy = Policy.strict(allow=("time.time",))
-    sb = Sandbox(policy)
+    sb = Sandbox(policy, backend=backend)
     assert sb.policy is policy
     assert repr(sb).startswith("<detsandbox.Sandbox strict, ")

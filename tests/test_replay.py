@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from child import run_child
+from conftest import remote
 
 from detsandbox import (
     Event,
@@ -53,16 +54,22 @@ ADVICE = (
 
 
 def recorded(
-    source: str, *, call: str | None = None, args: tuple[Any, ...] = (), **changes: Any
+    backend: str,
+    source: str,
+    *,
+    call: str | None = None,
+    args: tuple[Any, ...] = (),
+    **changes: Any,
 ) -> tuple[Journal, Any]:
     """Record ``source`` (then ``call(*args)``) as wf.py; return (journal, result)."""
-    sb = Sandbox(Policy.deterministic(record=True, **changes))
+    sb = Sandbox(Policy.deterministic(record=True, **changes), backend=backend)
     ns = sb.exec(textwrap.dedent(source), filename="wf.py")
     result = sb.call(ns[call], *args) if call is not None else None
     return sb.journal, result
 
 
 def replayed(
+    backend: str,
     journal: Journal,
     source: str,
     *,
@@ -72,7 +79,7 @@ def replayed(
     **changes: Any,
 ) -> Any:
     """Replay ``source`` (then ``call(*args)``) against ``journal``; return the result."""
-    sb = Sandbox(Policy.replay(journal, **changes))
+    sb = Sandbox(Policy.replay(journal, **changes), backend=backend)
     ns = sb.exec(textwrap.dedent(source), filename="wf.py")
     result = sb.call(ns[call], *args) if call is not None else None
     if finish:
@@ -80,9 +87,9 @@ def replayed(
     return result
 
 
-def divergence(journal: Journal, source: str, **kwargs: Any) -> NondeterminismError:
+def divergence(backend: str, journal: Journal, source: str, **kwargs: Any) -> NondeterminismError:
     with pytest.raises(NondeterminismError) as info:
-        replayed(journal, source, **kwargs)
+        replayed(backend, journal, source, **kwargs)
     return info.value
 
 
@@ -99,8 +106,8 @@ def wf(n):
 """
 
 
-def test_the_journal_holds_every_intercepted_call_in_order() -> None:
-    journal, result = recorded(SMALL, call="wf", args=(3,))
+def test_the_journal_holds_every_intercepted_call_in_order(backend: str) -> None:
+    journal, result = recorded(backend, SMALL, call="wf", args=(3,))
     assert isinstance(journal, Journal)
     assert result == (946684800.0, 6, "c6061c58-f595-421d-9032-9727647977d7", 946684803.0)
     assert list(journal) == [
@@ -114,8 +121,8 @@ def test_the_journal_holds_every_intercepted_call_in_order() -> None:
     assert journal.start == datetime(2000, 1, 1, tzinfo=UTC)
 
 
-def test_the_journal_as_canonical_json() -> None:
-    journal, _ = recorded(SMALL, call="wf", args=(3,))
+def test_the_journal_as_canonical_json(backend: str) -> None:
+    journal, _ = recorded(backend, SMALL, call="wf", args=(3,))
     assert journal.to_json() == (
         '{"detsandbox_journal":1,"events":['
         '["time.time","",946684800.0,"wf.py:3"],'
@@ -127,8 +134,9 @@ def test_the_journal_as_canonical_json() -> None:
     )
 
 
-def test_every_substitute_family_is_journaled_with_its_location() -> None:
+def test_every_substitute_family_is_journaled_with_its_location(backend: str) -> None:
     journal, _ = recorded(
+        backend,
         """
         import datetime, email.utils, os, random, secrets, time, uuid
         def wf():
@@ -142,7 +150,7 @@ def test_every_substitute_family_is_journaled_with_its_location() -> None:
             uuid.uuid1()
             email.utils.formatdate()
         wf()
-        """
+        """,
     )
     assert [(e.qualname, e.args, e.location) for e in journal] == [
         ("datetime.datetime.now", "datetime.timezone.utc", "wf.py:4"),
@@ -160,20 +168,20 @@ def test_every_substitute_family_is_journaled_with_its_location() -> None:
     assert journal[3].result == "2000"
 
 
-def test_locations_name_the_sandboxed_line_not_the_library() -> None:
+def test_locations_name_the_sandboxed_line_not_the_library(backend: str) -> None:
     # email.utils runs fresh here, so formatdate() calls the Sandbox's time.time()
     journal, _ = recorded(
-        "import email.utils\nheader = email.utils.formatdate()\n", isolate=("email.utils",)
+        backend, "import email.utils\nheader = email.utils.formatdate()\n", isolate=("email.utils",)
     )
     assert list(journal) == [Event("time.time", "", 946684800.0, "wf.py:2")]
 
 
-def test_locations_of_an_imported_module(tmp_path: pathlib.Path) -> None:
+def test_locations_of_an_imported_module(backend: str, tmp_path: pathlib.Path) -> None:
     module = tmp_path / "dsreplay_clockmod.py"
     module.write_text("import time\n\ndef read():\n    return time.monotonic()\n")
     sys.path.insert(0, str(tmp_path))
     try:
-        sb = Sandbox(Policy.deterministic(record=True))
+        sb = Sandbox(Policy.deterministic(record=True), backend=backend)
         mod = sb.import_module("dsreplay_clockmod")
         sb.call(mod.read)
     finally:
@@ -181,10 +189,10 @@ def test_locations_of_an_imported_module(tmp_path: pathlib.Path) -> None:
     assert list(sb.journal) == [Event("time.monotonic", "", 0.0, f"{module}:4")]
 
 
-def test_locations_are_the_calling_lines_when_the_journal_is_read_later() -> None:
+def test_locations_are_the_calling_lines_when_the_journal_is_read_later(backend: str) -> None:
     # Recording keeps the caller's code and instruction; the line is worked
     # out when the journal is read, after these frames have finished.
-    sb = Sandbox(Policy.deterministic(record=True))
+    sb = Sandbox(Policy.deterministic(record=True), backend=backend)
     ns = sb.exec(
         textwrap.dedent(
             """
@@ -220,12 +228,14 @@ def test_locations_are_the_calling_lines_when_the_journal_is_read_later() -> Non
     ]
 
 
-def test_an_unread_recording_replays_and_serialises_like_a_read_one() -> None:
+def test_an_unread_recording_replays_and_serialises_like_a_read_one(backend: str) -> None:
     source = "import random, time\ndef wf():\n    return time.time() + random.random()\n"
-    sb = Sandbox(Policy.deterministic(record=True))
+    sb = Sandbox(Policy.deterministic(record=True), backend=backend)
     ns = sb.exec(source, filename="wf.py")
     value = sb.call(ns["wf"])
-    again = Sandbox(Policy.replay(sb.journal))  # the journal object itself, never read
+    again = Sandbox(
+        Policy.replay(sb.journal), backend=backend
+    )  # the journal object itself, never read
     assert again.call(again.exec(source, filename="wf.py")["wf"]) == value
     again.finish_replay()
     events = json.loads(sb.journal.to_json())["events"]
@@ -236,15 +246,16 @@ def test_an_unread_recording_replays_and_serialises_like_a_read_one() -> None:
     assert events[0][2] + events[1][2] == value
 
 
-def test_argument_summaries_never_hold_addresses_and_are_bounded() -> None:
+def test_argument_summaries_never_hold_addresses_and_are_bounded(backend: str) -> None:
     journal, _ = recorded(
+        backend,
         """
         import random
         random.choice([object(), object()])
         random.choice(['a' * 200])
         random.choice(range(3))
         random.sample(population=['x', 'y'], k=1)
-        """
+        """,
     )
     assert [e.args for e in journal] == [
         "[<object>, <object>]",
@@ -255,8 +266,8 @@ def test_argument_summaries_never_hold_addresses_and_are_bounded() -> None:
     assert len(journal[1].args) == 120
 
 
-def test_a_sandbox_without_record_keeps_no_journal() -> None:
-    sb = Sandbox(Policy.deterministic())
+def test_a_sandbox_without_record_keeps_no_journal(backend: str) -> None:
+    sb = Sandbox(Policy.deterministic(), backend=backend)
     sb.exec("import time\ntime.time()\n")
     with pytest.raises(SandboxError) as info:
         _ = sb.journal
@@ -266,10 +277,17 @@ def test_a_sandbox_without_record_keeps_no_journal() -> None:
     )
 
 
-def test_allowed_host_calls_are_journaled(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.xfail_backend(
+    "subinterpreter",
+    reason="backend bug: a pooled subinterpreter's os.environ is a snapshot from when the "
+    "interpreter was made; the host's later changes do not reach it",
+)
+def test_allowed_host_calls_are_journaled(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    Sandbox(backend=backend).close()  # a worker made before the environment changes
     monkeypatch.setenv("DS_FLAVOUR", "recorded")
     monkeypatch.delenv("DS_MISSING", raising=False)
     journal, result = recorded(
+        backend,
         """
         import os
         def wf():
@@ -278,11 +296,13 @@ def test_allowed_host_calls_are_journaled(monkeypatch: pytest.MonkeyPatch) -> No
         call="wf",
         allow=("os.getenv", "os.getpid"),
     )
-    assert result == ("recorded", "dflt", os.getpid())
+    pid = result[2]
+    # A worker process has a pid of its own; the other backends run in this one.
+    assert result == ("recorded", "dflt", pid) and (pid == os.getpid()) is (backend != "process")
     assert list(journal) == [
         Event("os.getenv", "'DS_FLAVOUR'", "recorded", "wf.py:4"),
         Event("os.getenv", "'DS_MISSING', 'dflt'", "dflt", "wf.py:4"),
-        Event("os.getpid", "", os.getpid(), "wf.py:4"),
+        Event("os.getpid", "", pid, "wf.py:4"),
     ]
 
 
@@ -307,13 +327,20 @@ def wf(customer):
 """
 
 
-def stable_journal() -> str:
-    journal, _ = recorded(STABLE, call="wf", args=("ada",))
+def stable_journal(backend: str = "inprocess") -> str:
+    journal, _ = recorded(backend, STABLE, call="wf", args=("ada",))
     return journal.to_json()
 
 
-def test_the_same_code_and_seed_give_byte_identical_journals_in_process() -> None:
-    assert len({stable_journal() for _ in range(10)}) == 1
+@pytest.mark.xfail_backend(
+    "process",
+    "subinterpreter",
+    reason="backend bug: Sandbox.journal raises a raw PicklingError when an event holds an "
+    "instance of a class defined in the Sandbox (here an Enum member)",
+)
+def test_the_same_code_and_seed_give_byte_identical_journals_in_process(backend: str) -> None:
+    journals = {stable_journal(backend) for _ in range(10)}
+    assert journals == {stable_journal()}
 
 
 _JOURNAL_CHILD = """
@@ -352,9 +379,9 @@ def test_the_same_code_and_seed_give_byte_identical_journals_across_processes() 
     ]
 
 
-def test_a_different_seed_gives_a_different_journal() -> None:
-    first, _ = recorded(SMALL, call="wf", args=(3,))
-    other, _ = recorded(SMALL, call="wf", args=(3,), seed=1)
+def test_a_different_seed_gives_a_different_journal(backend: str) -> None:
+    first, _ = recorded(backend, SMALL, call="wf", args=(3,))
+    other, _ = recorded(backend, SMALL, call="wf", args=(3,), seed=1)
     assert first != other
     assert first.to_json() != other.to_json()
     assert [e.qualname for e in first] == [e.qualname for e in other]
@@ -428,8 +455,14 @@ def test_a_result_json_cannot_hold_is_kept_as_its_type_name() -> None:
     assert again.to_json() == journal.to_json()
 
 
-def test_a_recorded_journal_round_trips() -> None:
-    journal, _ = recorded(STABLE, call="wf", args=("ada",))
+@pytest.mark.xfail_backend(
+    "process",
+    "subinterpreter",
+    reason="backend bug: Sandbox.journal raises a raw PicklingError when an event holds an "
+    "instance of a class defined in the Sandbox (here an Enum member)",
+)
+def test_a_recorded_journal_round_trips(backend: str) -> None:
+    journal, _ = recorded(backend, STABLE, call="wf", args=("ada",))
     text = journal.to_json()
     again = Journal.from_json(text.encode())  # bytes are accepted too
     assert again.to_json() == text
@@ -444,8 +477,8 @@ def test_a_recorded_journal_round_trips() -> None:
             assert type(after.result) is type(before.result)
 
 
-def test_the_journal_api() -> None:
-    journal, _ = recorded(SMALL, call="wf", args=(3,))
+def test_the_journal_api(backend: str) -> None:
+    journal, _ = recorded(backend, SMALL, call="wf", args=(3,))
     assert len(journal) == 5
     assert journal.events == tuple(journal) and isinstance(journal.events, tuple)
     assert journal[-1] == journal.events[4]
@@ -517,8 +550,9 @@ def test_from_json_of_a_non_string_raises_journal_error() -> None:
 # -- the replay policy --------------------------------------------------------------------------
 
 
-def test_the_replay_preset_takes_seed_start_and_zone_from_the_journal() -> None:
+def test_the_replay_preset_takes_seed_start_and_zone_from_the_journal(backend: str) -> None:
     journal, _ = recorded(
+        backend,
         SMALL,
         call="wf",
         args=(3,),
@@ -531,11 +565,14 @@ def test_the_replay_preset_takes_seed_start_and_zone_from_the_journal() -> None:
     assert policy.journal is journal
     assert (policy.seed, policy.timezone) == (11, "Asia/Tokyo")
     assert policy.start == datetime(2024, 5, 6, tzinfo=UTC).timestamp()
-    sb = Sandbox(policy)
+    sb = Sandbox(policy, backend=backend)
     assert sb.seed == 11
-    assert sb.journal is journal
+    assert sb.journal == journal
+    if not remote(backend):  # a remote Sandbox's journal is a copy of the worker's
+        assert sb.journal is journal
     assert sb.clock.time() == datetime(2024, 5, 6, tzinfo=UTC).timestamp()
-    assert repr(sb) == "<detsandbox.Sandbox replay, 1 module>"
+    where = backend if remote(backend) else "1 module"
+    assert repr(sb) == f"<detsandbox.Sandbox replay, {where}>"
     assert Policy.replay(journal, allow=("os.getpid",)).allow == ("os.getpid",)
 
 
@@ -610,12 +647,12 @@ def test_bad_replay_policies(make: Any, message: str) -> None:
     assert str(info.value) == message
 
 
-def test_finish_replay_outside_replay_mode() -> None:
+def test_finish_replay_outside_replay_mode(backend: str) -> None:
     with pytest.raises(SandboxError) as info:
-        Sandbox(Policy.deterministic()).finish_replay()
+        Sandbox(Policy.deterministic(), backend=backend).finish_replay()
     assert str(info.value) == "finish_replay() is for a Sandbox made with Policy.replay()"
     with pytest.raises(SandboxError) as info:
-        Sandbox(Policy.strict()).finish_replay()
+        Sandbox(Policy.strict(), backend=backend).finish_replay()
     assert str(info.value) == (
         "Sandbox.finish_replay() exists in deterministic and replay mode, not in 'strict' "
         "mode: use Policy.deterministic()"
@@ -645,24 +682,24 @@ def wf(customer):
 
 
 @pytest.mark.parametrize("through_json", [False, True], ids=["journal object", "json"])
-def test_a_recorded_run_replays_identically(through_json: bool) -> None:
-    journal, first = recorded(WORKFLOW, call="wf", args=("ada",), timezone="Europe/Paris")
+def test_a_recorded_run_replays_identically(backend: str, through_json: bool) -> None:
+    journal, first = recorded(backend, WORKFLOW, call="wf", args=("ada",), timezone="Europe/Paris")
     if through_json:
         journal = Journal.from_json(journal.to_json())
-    again = replayed(journal, WORKFLOW, call="wf", args=("ada",))
+    again = replayed(backend, journal, WORKFLOW, call="wf", args=("ada",))
     assert again == first
     assert repr(again) == repr(first)
     assert [type(v) for v in again] == [type(v) for v in first]
 
 
-def test_replay_returns_the_recorded_results_not_fresh_ones() -> None:
-    journal, _ = recorded(SMALL, call="wf", args=(3,))
+def test_replay_returns_the_recorded_results_not_fresh_ones(backend: str) -> None:
+    journal, _ = recorded(backend, SMALL, call="wf", args=(3,))
     data = json.loads(journal.to_json())
     data["events"][0][2] = 1234.5
     data["events"][2][2] = 42
     data["events"][3][2] = {"uuid": "00000000-0000-4000-8000-000000000000"}
     edited = Journal.from_json(json.dumps(data))
-    assert replayed(edited, SMALL, call="wf", args=(3,)) == (
+    assert replayed(backend, edited, SMALL, call="wf", args=(3,)) == (
         1234.5,
         42,
         "00000000-0000-4000-8000-000000000000",
@@ -670,27 +707,30 @@ def test_replay_returns_the_recorded_results_not_fresh_ones() -> None:
     )
 
 
-def test_replay_ignores_the_host_advancing_the_clock() -> None:
+def test_replay_ignores_the_host_advancing_the_clock(backend: str) -> None:
     source = "import time\ndef read():\n    return time.time(), time.monotonic()\n"
-    journal, first = recorded(source, call="read")
-    sb = Sandbox(Policy.replay(journal))
+    journal, first = recorded(backend, source, call="read")
+    sb = Sandbox(Policy.replay(journal), backend=backend)
     ns = sb.exec(source, filename="wf.py")
     sb.clock.advance(3600)
     assert sb.call(ns["read"]) == first == (946684800.0, 0.0)
     sb.finish_replay()
 
 
-def test_replay_uses_the_journals_seed_start_and_zone() -> None:
+def test_replay_uses_the_journals_seed_start_and_zone(backend: str) -> None:
     source = "import datetime, random\nr = random.random(), datetime.datetime.now()\n"
-    sb = Sandbox(Policy.deterministic(seed=3, start=0, timezone="Asia/Kolkata", record=True))
+    sb = Sandbox(
+        Policy.deterministic(seed=3, start=0, timezone="Asia/Kolkata", record=True), backend=backend
+    )
     first = sb.exec(source, filename="wf.py")["r"]
     assert first[1] == datetime(1970, 1, 1, 5, 30)
-    replay = Sandbox(Policy.replay(Journal.from_json(sb.journal.to_json())))
+    replay = Sandbox(Policy.replay(Journal.from_json(sb.journal.to_json())), backend=backend)
     assert replay.exec(source, filename="wf.py")["r"] == first
     replay.finish_replay()
 
 
 def test_allowed_host_calls_replay_without_touching_the_host(
+    backend: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     source = """
@@ -701,7 +741,7 @@ def test_allowed_host_calls_replay_without_touching_the_host(
     monkeypatch.setenv("DS_FLAVOUR", "recorded")
     monkeypatch.delenv("DS_MISSING", raising=False)
     allow = ("os.getenv", "os.getpid")
-    journal, first = recorded(source, call="wf", allow=allow)
+    journal, first = recorded(backend, source, call="wf", allow=allow)
 
     touched: list[tuple[object, ...]] = []
 
@@ -715,24 +755,24 @@ def test_allowed_host_calls_replay_without_touching_the_host(
             return "host"
 
     monkeypatch.setattr(os, "environ", Watched())
-    assert replayed(journal, source, call="wf", allow=allow) == first
+    assert replayed(backend, journal, source, call="wf", allow=allow) == first
     data = json.loads(journal.to_json())
     data["events"][2][2] = 4242  # a pid the host never had
     data["events"][0][2] = "edited"
     edited = Journal.from_json(json.dumps(data))
-    assert replayed(edited, source, call="wf", allow=allow) == ("edited", "dflt", 4242)
+    assert replayed(backend, edited, source, call="wf", allow=allow) == ("edited", "dflt", 4242)
     assert touched == []
     monkeypatch.undo()
     # recording again does call the host
     monkeypatch.setenv("DS_FLAVOUR", "changed")
-    assert recorded(source, call="wf", allow=allow)[1][0] == "changed"
+    assert recorded(backend, source, call="wf", allow=allow)[1][0] == "changed"
 
 
-def test_replay_still_needs_the_policy_to_allow_the_host_call() -> None:
+def test_replay_still_needs_the_policy_to_allow_the_host_call(backend: str) -> None:
     source = "import os\npid = os.getpid()\n"
-    journal, _ = recorded(source, allow=("os.getpid",))
+    journal, _ = recorded(backend, source, allow=("os.getpid",))
     with pytest.raises(RestrictedAccessError) as info:
-        replayed(journal, source)
+        replayed(backend, journal, source)
     assert str(info.value) == (
         "os.getpid() is not allowed in a replay sandbox (wf.py:2).\n\n"
         "    2 | pid = os.getpid()\n\n"
@@ -742,14 +782,14 @@ def test_replay_still_needs_the_policy_to_allow_the_host_call() -> None:
     )
 
 
-def test_a_host_result_the_journal_could_not_encode_cannot_be_replayed() -> None:
+def test_a_host_result_the_journal_could_not_encode_cannot_be_replayed(backend: str) -> None:
     source = "import time\ninfo = time.get_clock_info('time')\n"
     allow = ("time.get_clock_info",)
-    journal, _ = recorded(source, allow=allow)
+    journal, _ = recorded(backend, source, allow=allow)
     assert '{"unencodable":"SimpleNamespace"}' in journal.to_json()
-    replayed(journal, source, allow=allow)  # the journal object still holds the result
+    replayed(backend, journal, source, allow=allow)  # the journal object still holds the result
     with pytest.raises(JournalError) as info:
-        replayed(Journal.from_json(journal.to_json()), source, allow=allow)
+        replayed(backend, Journal.from_json(journal.to_json()), source, allow=allow)
     assert str(info.value) == (
         "cannot replay time.get_clock_info('time') at wf.py:2: its result (SimpleNamespace) "
         "was not recorded; allow only calls whose results are plain data in replayed code"
@@ -826,10 +866,10 @@ EDITS = [
 
 @pytest.mark.parametrize(("source", "args", "index", "expected", "actual"), EDITS)
 def test_edited_code_raises_with_both_calls_and_locations(
-    source: str, args: tuple[Any, ...], index: int, expected: Event, actual: Event
+    backend: str, source: str, args: tuple[Any, ...], index: int, expected: Event, actual: Event
 ) -> None:
-    journal, _ = recorded(SMALL, call="wf", args=(3,))
-    err = divergence(journal, source, call="wf", args=args)
+    journal, _ = recorded(backend, SMALL, call="wf", args=(3,))
+    err = divergence(backend, journal, source, call="wf", args=args)
     assert isinstance(err, SandboxError)
     assert (err.index, err.expected, err.actual) == (index, expected, actual)
     assert err.expected == journal[index]
@@ -841,10 +881,10 @@ def test_edited_code_raises_with_both_calls_and_locations(
     )
 
 
-def test_the_divergence_message_in_full() -> None:
-    journal, _ = recorded(SMALL, call="wf", args=(3,))
+def test_the_divergence_message_in_full(backend: str) -> None:
+    journal, _ = recorded(backend, SMALL, call="wf", args=(3,))
     edited = SMALL.replace("    roll = random", "    time.monotonic()\n    roll = random")
-    err = divergence(journal, edited, call="wf", args=(3,))
+    err = divergence(backend, journal, edited, call="wf", args=(3,))
     assert str(err) == (
         "replay diverged at event 3 of 5: the code made a different call than the journal "
         "holds.\n\n"
@@ -856,10 +896,10 @@ def test_the_divergence_message_in_full() -> None:
     assert err.args == (str(err),)
 
 
-def test_a_call_removed_at_the_end_shows_in_finish_replay() -> None:
-    journal, _ = recorded(SMALL, call="wf", args=(3,))
+def test_a_call_removed_at_the_end_shows_in_finish_replay(backend: str) -> None:
+    journal, _ = recorded(backend, SMALL, call="wf", args=(3,))
     shorter = SMALL.replace(", time.time()\n", "\n")
-    sb = Sandbox(Policy.replay(journal))
+    sb = Sandbox(Policy.replay(journal), backend=backend)
     ns = sb.exec(shorter, filename="wf.py")
     assert sb.call(ns["wf"], 3) == (946684800.0, 6, "c6061c58-f595-421d-9032-9727647977d7")
     with pytest.raises(NondeterminismError) as info:
@@ -875,10 +915,10 @@ def test_a_call_removed_at_the_end_shows_in_finish_replay() -> None:
         sb.finish_replay()
 
 
-def test_running_past_the_end_of_the_journal() -> None:
-    journal, _ = recorded(SMALL, call="wf", args=(3,))
+def test_running_past_the_end_of_the_journal(backend: str) -> None:
+    journal, _ = recorded(backend, SMALL, call="wf", args=(3,))
     longer = SMALL.replace(", time.time()\n", ", time.time(), time.monotonic()\n")
-    err = divergence(journal, longer, call="wf", args=(3,))
+    err = divergence(backend, journal, longer, call="wf", args=(3,))
     assert (err.index, err.expected, err.actual) == (
         5,
         None,
@@ -890,18 +930,18 @@ def test_running_past_the_end_of_the_journal() -> None:
     )
 
 
-def test_replaying_an_empty_journal() -> None:
-    empty, _ = recorded("x = 1\n")
+def test_replaying_an_empty_journal(backend: str) -> None:
+    empty, _ = recorded(backend, "x = 1\n")
     assert len(empty) == 0
-    assert replayed(empty, "x = 1\n") is None
-    err = divergence(empty, "import uuid\nx = uuid.uuid4()\n")
+    assert replayed(backend, empty, "x = 1\n") is None
+    err = divergence(backend, empty, "import uuid\nx = uuid.uuid4()\n")
     assert (err.index, err.expected) == (0, None)
     assert err.actual == Event("uuid.uuid4", "", None, "wf.py:2")
 
 
-def test_nondeterminism_error_pickles_and_points_at_the_sandboxed_line() -> None:
-    journal, _ = recorded("import time\nt = time.time()\n")
-    err = divergence(journal, "import time\nt = time.monotonic()\n")
+def test_nondeterminism_error_pickles_and_points_at_the_sandboxed_line(backend: str) -> None:
+    journal, _ = recorded(backend, "import time\nt = time.time()\n")
+    err = divergence(backend, journal, "import time\nt = time.monotonic()\n")
     again = pickle.loads(pickle.dumps(err))
     assert type(again) is NondeterminismError
     assert (str(again), again.index, again.expected, again.actual) == (
@@ -910,14 +950,25 @@ def test_nondeterminism_error_pickles_and_points_at_the_sandboxed_line() -> None
         Event("time.time", "", 946684800.0, "wf.py:2"),
         Event("time.monotonic", "", None, "wf.py:2"),
     )
+
+
+@pytest.mark.xfail_backend(
+    "process",
+    "subinterpreter",
+    reason="backend bug: a remote Sandbox re-raises in the host with its own frames "
+    "(_sandbox.py exec, _remote.py request/_decode) on the traceback",
+)
+def test_nondeterminism_error_traceback_ends_at_the_sandboxed_line(backend: str) -> None:
+    journal, _ = recorded(backend, "import time\nt = time.time()\n")
+    err = divergence(backend, journal, "import time\nt = time.monotonic()\n")
     frames = traceback.extract_tb(err.__traceback__)
     assert (frames[-1].filename, frames[-1].lineno) == ("wf.py", 2)
     assert not any("detsandbox" in f.filename for f in frames[1:])
 
 
-def test_a_divergence_the_code_swallows_still_fails_the_replay() -> None:
-    journal, _ = recorded("import time\nt = time.time()\n")
-    sb = Sandbox(Policy.replay(journal))
+def test_a_divergence_the_code_swallows_still_fails_the_replay(backend: str) -> None:
+    journal, _ = recorded(backend, "import time\nt = time.time()\n")
+    sb = Sandbox(Policy.replay(journal), backend=backend)
     ns = sb.exec(
         "import time\n"
         "try:\n"
@@ -935,16 +986,16 @@ def test_a_divergence_the_code_swallows_still_fails_the_replay() -> None:
 # -- known bugs ---------------------------------------------------------------------------------
 
 
-def test_a_run_that_shuffles_replays() -> None:
+def test_a_run_that_shuffles_replays(backend: str) -> None:
     source = (
         "import random\ndef wf():\n    xs = list(range(6))\n    random.shuffle(xs)\n    return xs\n"
     )
-    journal, first = recorded(source, call="wf")
+    journal, first = recorded(backend, source, call="wf")
     assert journal[0].args == "[0, 1, 2, 3, 4, 5]"
-    assert replayed(journal, source, call="wf") == first
+    assert replayed(backend, journal, source, call="wf") == first
 
 
-def test_a_run_whose_intercepted_call_raised_replays() -> None:
+def test_a_run_whose_intercepted_call_raised_replays(backend: str) -> None:
     source = """
     import random, time
     def wf():
@@ -954,11 +1005,11 @@ def test_a_run_whose_intercepted_call_raised_replays() -> None:
             pick = None
         return pick, time.time()
     """
-    journal, first = recorded(source, call="wf")
-    assert replayed(journal, source, call="wf") == first == (None, 946684800.0)
+    journal, first = recorded(backend, source, call="wf")
+    assert replayed(backend, journal, source, call="wf") == first == (None, 946684800.0)
 
 
-def test_mutating_a_result_changes_neither_the_journal_nor_the_replay() -> None:
+def test_mutating_a_result_changes_neither_the_journal_nor_the_replay(backend: str) -> None:
     source = """
     import random
     def wf():
@@ -966,10 +1017,10 @@ def test_mutating_a_result_changes_neither_the_journal_nor_the_replay() -> None:
         xs.append(-1)
         return xs
     """
-    journal, first = recorded(source, call="wf")
+    journal, first = recorded(backend, source, call="wf")
     assert first == [88, 50, 40, -1]
     assert journal[0].result == [88, 50, 40]
-    assert replayed(journal, source, call="wf") == first
+    assert replayed(backend, journal, source, call="wf") == first
 
 
 ASYNC = """
@@ -983,8 +1034,8 @@ def wf():
 """
 
 
-def test_asyncio_sleep_replays_from_json() -> None:
-    journal, first = recorded(ASYNC, call="wf")
+def test_asyncio_sleep_replays_from_json(backend: str) -> None:
+    journal, first = recorded(backend, ASYNC, call="wf")
     assert first == (946684802.0, 2.0, "v")
     assert [(e.qualname, e.args) for e in journal] == [
         ("asyncio.sleep", "2"),
@@ -992,13 +1043,13 @@ def test_asyncio_sleep_replays_from_json() -> None:
         ("time.time", ""),
         ("time.monotonic", ""),
     ]
-    assert replayed(Journal.from_json(journal.to_json()), ASYNC, call="wf") == first
+    assert replayed(backend, Journal.from_json(journal.to_json()), ASYNC, call="wf") == first
 
 
 @pytest.mark.filterwarnings("ignore:coroutine 'sleep' was never awaited")
-def test_asyncio_sleep_replays_from_the_journal_object() -> None:
-    journal, first = recorded(ASYNC, call="wf")
-    assert replayed(journal, ASYNC, call="wf") == first
+def test_asyncio_sleep_replays_from_the_journal_object(backend: str) -> None:
+    journal, first = recorded(backend, ASYNC, call="wf")
+    assert replayed(backend, journal, ASYNC, call="wf") == first
 
 
 ZONE_EDITS = [
@@ -1021,12 +1072,12 @@ ZONE_EDITS = [
 
 @pytest.mark.parametrize(("before", "after", "recorded_as", "called_as"), ZONE_EDITS)
 def test_changing_the_zone_argument_is_detected(
-    before: str, after: str, recorded_as: str, called_as: str
+    backend: str, before: str, after: str, recorded_as: str, called_as: str
 ) -> None:
     source = "import datetime, zoneinfo\nnow = datetime.datetime.now({})\n"
-    journal, _ = recorded(source.format(before))
+    journal, _ = recorded(backend, source.format(before))
     assert journal[0].args == recorded_as
-    err = divergence(journal, source.format(after))
+    err = divergence(backend, journal, source.format(after))
     assert (err.index, err.expected, err.actual) == (
         0,
         journal[0],
@@ -1034,21 +1085,23 @@ def test_changing_the_zone_argument_is_detected(
     )
 
 
-def test_a_named_fixed_offset_zone_survives_the_json_round_trip() -> None:
+def test_a_named_fixed_offset_zone_survives_the_json_round_trip(backend: str) -> None:
     source = (
         "import datetime\n"
         "cet = datetime.timezone(datetime.timedelta(hours=1), 'CET')\n"
         "r = datetime.datetime.now(cet).tzname()\n"
     )
-    journal, _ = recorded(source)
-    sb = Sandbox(Policy.replay(Journal.from_json(journal.to_json())))
+    journal, _ = recorded(backend, source)
+    sb = Sandbox(Policy.replay(Journal.from_json(journal.to_json())), backend=backend)
     assert sb.exec(source, filename="wf.py")["r"] == "CET"
 
 
-def test_an_allowed_struct_sequence_result_survives_the_json_round_trip() -> None:
+def test_an_allowed_struct_sequence_result_survives_the_json_round_trip(backend: str) -> None:
     source = "import os\nr = os.uname().sysname\n"
-    journal, _ = recorded(source, allow=("os.uname",))
-    sb = Sandbox(Policy.replay(Journal.from_json(journal.to_json()), allow=("os.uname",)))
+    journal, _ = recorded(backend, source, allow=("os.uname",))
+    sb = Sandbox(
+        Policy.replay(Journal.from_json(journal.to_json()), allow=("os.uname",)), backend=backend
+    )
     assert sb.exec(source, filename="wf.py")["r"] == os.uname().sysname
 
 

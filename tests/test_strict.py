@@ -32,23 +32,26 @@ import zipfile
 from typing import Any
 
 import pytest
+from conftest import remote
 
 from detsandbox import Policy, RestrictedAccessError, RestrictedImportError, Sandbox
 
 _UNIQUE = itertools.count()
 
 
-def run(source: str, policy: Policy | None = None, *, filename: str = "wf.py") -> dict[str, Any]:
+def run(
+    backend: str, source: str, policy: Policy | None = None, *, filename: str = "wf.py"
+) -> dict[str, Any]:
     """Run ``source`` as a fresh module in a new Sandbox; return its namespace."""
-    return Sandbox(policy).exec(textwrap.dedent(source), filename=filename)
+    return Sandbox(policy, backend=backend).exec(textwrap.dedent(source), filename=filename)
 
 
 def refusal(
-    source: str, policy: Policy | None = None, *, filename: str = "wf.py"
+    backend: str, source: str, policy: Policy | None = None, *, filename: str = "wf.py"
 ) -> RestrictedAccessError:
     """The RestrictedAccessError that running ``source`` raises."""
     with pytest.raises(RestrictedAccessError) as info:
-        run(source, policy, filename=filename)
+        run(backend, source, policy, filename=filename)
     return info.value
 
 
@@ -56,9 +59,9 @@ def last_line(source: str) -> int:
     return textwrap.dedent(source).strip("\n").count("\n") + 1
 
 
-def check_refused(source: str, qualname: str) -> None:
+def check_refused(backend: str, source: str, qualname: str) -> None:
     """``source`` is refused at its last line, naming ``qualname``."""
-    err = refusal(source)
+    err = refusal(backend, source)
     assert err.qualname == qualname
     assert err.filename == "wf.py"
     assert err.lineno == last_line(source)
@@ -431,7 +434,16 @@ PROCESS_STATE = [
     case("import signal; signal.getsignal(signal.SIGINT)", "signal.getsignal", "getsignal"),
     case("import atexit; atexit.register(print)", "atexit.register", "atexit.register"),
     case("import atexit; atexit.unregister(print)", "atexit.unregister", "atexit.unregister"),
-    case("import faulthandler; faulthandler.enable()", "faulthandler.enable", "faulthandler"),
+    pytest.param(
+        "import faulthandler; faulthandler.enable()",
+        "faulthandler.enable",
+        id="faulthandler",
+        marks=pytest.mark.xfail_backend(
+            "subinterpreter",
+            reason="known limit: faulthandler cannot load in a subinterpreter, so its import "
+            "fails with ImportError before any call (docs/backends.md)",
+        ),
+    ),
     case("import gc; gc.disable()", "gc.disable", "gc.disable"),
     case("import gc; gc.get_objects()", "gc.get_objects", "gc.get_objects"),
     case("import sys; sys.setrecursionlimit(5000)", "sys.setrecursionlimit", "recursionlimit"),
@@ -452,48 +464,52 @@ PROCESS_STATE = [
 
 
 @pytest.mark.parametrize(("source", "qualname"), CLOCKS)
-def test_clocks_are_refused(source: str, qualname: str) -> None:
-    check_refused(source, qualname)
+def test_clocks_are_refused(backend: str, source: str, qualname: str) -> None:
+    check_refused(backend, source, qualname)
 
 
 @pytest.mark.parametrize(("source", "qualname"), EXPLICIT_NONE)
-def test_explicit_none_is_refused_like_no_argument(source: str, qualname: str) -> None:
-    check_refused(source, qualname)
+def test_explicit_none_is_refused_like_no_argument(
+    backend: str, source: str, qualname: str
+) -> None:
+    check_refused(backend, source, qualname)
 
 
 @pytest.mark.parametrize(("source", "qualname"), RANDOMNESS)
-def test_randomness_is_refused(source: str, qualname: str) -> None:
-    check_refused(source, qualname)
+def test_randomness_is_refused(backend: str, source: str, qualname: str) -> None:
+    check_refused(backend, source, qualname)
 
 
 @pytest.mark.parametrize(("source", "qualname"), HOST_FACTS)
-def test_host_facts_are_refused(source: str, qualname: str) -> None:
-    check_refused(source, qualname)
+def test_host_facts_are_refused(backend: str, source: str, qualname: str) -> None:
+    check_refused(backend, source, qualname)
 
 
 @pytest.mark.parametrize(("source", "qualname"), FILES)
-def test_file_system_is_refused(source: str, qualname: str) -> None:
-    check_refused(source, qualname)
+def test_file_system_is_refused(backend: str, source: str, qualname: str) -> None:
+    check_refused(backend, source, qualname)
 
 
 @pytest.mark.parametrize(("source", "qualname"), NETWORK)
-def test_network_is_refused(source: str, qualname: str) -> None:
-    check_refused(source, qualname)
+def test_network_is_refused(backend: str, source: str, qualname: str) -> None:
+    check_refused(backend, source, qualname)
 
 
 @pytest.mark.parametrize(("source", "qualname"), PROCESSES)
-def test_processes_are_refused(source: str, qualname: str) -> None:
-    check_refused(source, qualname)
+def test_processes_are_refused(backend: str, source: str, qualname: str) -> None:
+    check_refused(backend, source, qualname)
 
 
 @pytest.mark.parametrize(("source", "qualname"), THREADS)
-def test_threads_are_refused(source: str, qualname: str) -> None:
-    check_refused(source, qualname)
+def test_threads_are_refused(backend: str, source: str, qualname: str) -> None:
+    check_refused(backend, source, qualname)
 
 
 @pytest.mark.parametrize(("source", "qualname"), PROCESS_STATE)
-def test_process_state_and_import_machinery_are_refused(source: str, qualname: str) -> None:
-    check_refused(source, qualname)
+def test_process_state_and_import_machinery_are_refused(
+    backend: str, source: str, qualname: str
+) -> None:
+    check_refused(backend, source, qualname)
 
 
 # -- the forms that stay deterministic ------------------------------------------
@@ -657,8 +673,8 @@ ALLOWED = [
 
 
 @pytest.mark.parametrize(("source", "expected"), ALLOWED)
-def test_deterministic_forms_work(source: str, expected: object) -> None:
-    assert run(source)["r"] == expected
+def test_deterministic_forms_work(backend: str, source: str, expected: object) -> None:
+    assert run(backend, source)["r"] == expected
 
 
 # -- every route around a module view ---------------------------------------------
@@ -870,43 +886,47 @@ RETURNED_OBJECT_ROUTES = [
 
 
 @pytest.mark.parametrize(("source", "qualname"), FROM_IMPORTS)
-def test_from_import_binds_but_calling_is_refused(source: str, qualname: str) -> None:
-    check_refused(source, qualname)
+def test_from_import_binds_but_calling_is_refused(backend: str, source: str, qualname: str) -> None:
+    check_refused(backend, source, qualname)
 
 
 @pytest.mark.parametrize(("source", "qualname"), IMPORT_ROUTES)
-def test_import_routes_are_refused(source: str, qualname: str) -> None:
-    check_refused(source, qualname)
+def test_import_routes_are_refused(backend: str, source: str, qualname: str) -> None:
+    check_refused(backend, source, qualname)
 
 
 @pytest.mark.parametrize(("source", "qualname"), DICT_ROUTES)
-def test_module_dict_routes_are_refused(source: str, qualname: str) -> None:
-    check_refused(source, qualname)
+def test_module_dict_routes_are_refused(backend: str, source: str, qualname: str) -> None:
+    check_refused(backend, source, qualname)
 
 
 @pytest.mark.parametrize(("source", "qualname"), C_MODULES)
-def test_c_accelerator_modules_are_refused(source: str, qualname: str) -> None:
-    check_refused(source, qualname)
+def test_c_accelerator_modules_are_refused(backend: str, source: str, qualname: str) -> None:
+    check_refused(backend, source, qualname)
 
 
 @pytest.mark.parametrize(("source", "qualname"), BUILTINS_ROUTES)
-def test_builtins_routes_are_refused(source: str, qualname: str) -> None:
-    check_refused(source, qualname)
+def test_builtins_routes_are_refused(backend: str, source: str, qualname: str) -> None:
+    check_refused(backend, source, qualname)
 
 
 @pytest.mark.parametrize(("source", "qualname"), GETATTR_ROUTES)
-def test_getattr_routes_are_refused(source: str, qualname: str) -> None:
-    check_refused(source, qualname)
+def test_getattr_routes_are_refused(backend: str, source: str, qualname: str) -> None:
+    check_refused(backend, source, qualname)
 
 
 @pytest.mark.parametrize(("source", "qualname"), RETURNED_OBJECT_ROUTES)
-def test_classes_reached_through_returned_objects_are_refused(source: str, qualname: str) -> None:
-    check_refused(source, qualname)
+def test_classes_reached_through_returned_objects_are_refused(
+    backend: str, source: str, qualname: str
+) -> None:
+    check_refused(backend, source, qualname)
 
 
 @pytest.mark.parametrize(("source", "qualname"), CODE_ROUTES)
-def test_exec_eval_compile_inside_the_sandbox_are_refused(source: str, qualname: str) -> None:
-    err = refusal(source)
+def test_exec_eval_compile_inside_the_sandbox_are_refused(
+    backend: str, source: str, qualname: str
+) -> None:
+    err = refusal(backend, source)
     assert err.qualname == qualname
     # The refused line is the one inside the compiled string.
     assert err.filename in ("<string>", "inner.py", "x")
@@ -914,47 +934,61 @@ def test_exec_eval_compile_inside_the_sandbox_are_refused(source: str, qualname:
     assert str(err).startswith(f"{qualname}() is not allowed in a strict sandbox ({err.filename}:")
 
 
-def test_from_import_binding_alone_is_fine() -> None:
+def test_from_import_binding_alone_is_fine(backend: str) -> None:
     ns = run(
+        backend,
         """
         from time import time, monotonic
         from datetime import datetime
         from random import Random, random
         from os import urandom
-        """
+        reprs = [repr(f) for f in (time, monotonic, random, urandom)]
+        """,
     )
-    assert repr(ns["time"]) == "<restricted time.time>"
-    assert repr(ns["monotonic"]) == "<restricted time.monotonic>"
-    assert repr(ns["random"]) == "<restricted random.random>"
-    assert repr(ns["urandom"]) == "<restricted os.urandom>"
+    assert ns["reprs"] == [
+        "<restricted time.time>",
+        "<restricted time.monotonic>",
+        "<restricted random.random>",
+        "<restricted os.urandom>",
+    ]
+
+
+@pytest.mark.inprocess_only("compares sandboxed classes with the host's by identity")
+def test_from_import_binds_the_host_class_or_an_equal_view(backend: str) -> None:
+    ns = run(backend, "from datetime import datetime\nfrom random import Random\n")
     assert ns["datetime"] is datetime.datetime
     assert ns["Random"] == random.Random and ns["Random"] is not random.Random
 
 
-def test_getattr_of_a_catalogued_method_returns_a_guard_and_defaults_still_work() -> None:
+def test_getattr_of_a_catalogued_method_returns_a_guard_and_defaults_still_work(
+    backend: str,
+) -> None:
     ns = run(
+        backend,
         """
         import datetime
-        now = getattr(datetime.datetime, 'now')
+        now = repr(getattr(datetime.datetime, 'now'))
         missing = getattr(datetime.datetime, 'now_or_never', 'default')
         year = getattr(datetime.date(2020, 1, 1), 'year')
-        """
+        """,
     )
-    assert repr(ns["now"]) == "<restricted datetime.datetime.now>"
+    assert ns["now"] == "<restricted datetime.datetime.now>"
     assert ns["missing"] == "default"
     assert ns["year"] == 2020
 
 
-def test_exec_in_the_sandbox_keeps_the_sandbox_builtins() -> None:
+def test_exec_in_the_sandbox_keeps_the_sandbox_builtins(backend: str) -> None:
     ns = run(
+        backend,
         """
         ns = {}
         exec('import time\\nclock = time.time', ns)
         same = ns['__builtins__'] is __builtins__
-        """
+        clock = repr(ns['clock'])
+        """,
     )
     assert ns["same"] is True
-    assert repr(ns["ns"]["clock"]) == "<restricted time.time>"
+    assert ns["clock"] == "<restricted time.time>"
 
 
 # -- exact messages -----------------------------------------------------------------
@@ -1113,16 +1147,16 @@ WHEN_MESSAGES = [
 
 
 @pytest.mark.parametrize(("changes", "source", "message"), KIND_MESSAGES + WHEN_MESSAGES)
-def test_exact_message(changes: dict[str, Any], source: str, message: str) -> None:
-    err = refusal(source, Policy.strict().evolve(**changes))
+def test_exact_message(backend: str, changes: dict[str, Any], source: str, message: str) -> None:
+    err = refusal(backend, source, Policy.strict().evolve(**changes))
     assert str(err) == message
     assert err.args == (message,)
     assert err.filename == "wf.py"
     assert err.lineno == source.count("\n")
 
 
-def test_message_names_the_line_inside_a_function_called_later() -> None:
-    sb = Sandbox()
+def test_message_names_the_line_inside_a_function_called_later(backend: str) -> None:
+    sb = Sandbox(backend=backend)
     ns = sb.exec(
         "import time\n\n\ndef f():\n    # the workflow reads the clock here\n"
         "    return time.time()\n",
@@ -1140,7 +1174,9 @@ def test_message_names_the_line_inside_a_function_called_later() -> None:
     assert (err.qualname, err.filename, err.lineno) == ("time.time", "wf.py", 6)
 
 
-def test_message_of_a_module_imported_into_the_sandbox(tmp_path: pathlib.Path) -> None:
+def test_message_of_a_module_imported_into_the_sandbox(
+    backend: str, tmp_path: pathlib.Path
+) -> None:
     # detsandbox remembers where it found a module name for the whole process.
     name = f"dsstrict_stamp_{os.getpid()}_{next(_UNIQUE)}"
     (tmp_path / f"{name}.py").write_text(
@@ -1148,7 +1184,7 @@ def test_message_of_a_module_imported_into_the_sandbox(tmp_path: pathlib.Path) -
     )
     sys.path.insert(0, str(tmp_path))
     try:
-        sb = Sandbox()
+        sb = Sandbox(backend=backend)
         module = sb.import_module(name)
         with pytest.raises(RestrictedAccessError) as info:
             sb.call(module.make_id)
@@ -1166,8 +1202,8 @@ def test_message_of_a_module_imported_into_the_sandbox(tmp_path: pathlib.Path) -
     assert name not in sys.modules
 
 
-def test_message_without_a_sandboxed_frame_has_no_location() -> None:
-    sb = Sandbox()
+def test_message_without_a_sandboxed_frame_has_no_location(backend: str) -> None:
+    sb = Sandbox(backend=backend)
     ns = sb.exec("import random\nRandomClass = random.Random\n", filename="wf.py")
     with pytest.raises(RestrictedAccessError) as info:
         sb.call(ns["RandomClass"])  # called by the host: no sandboxed line to show
@@ -1180,8 +1216,10 @@ def test_message_without_a_sandboxed_frame_has_no_location() -> None:
     assert (err.qualname, err.filename, err.lineno) == ("random.Random", None, None)
 
 
-def test_message_through_a_fresh_stdlib_module_names_the_users_line() -> None:
-    err = refusal("import pathlib\nreport = pathlib.Path('/nonexistent/report.txt').read_text()\n")
+def test_message_through_a_fresh_stdlib_module_names_the_users_line(backend: str) -> None:
+    err = refusal(
+        backend, "import pathlib\nreport = pathlib.Path('/nonexistent/report.txt').read_text()\n"
+    )
     assert (err.qualname, err.filename, err.lineno) == ("builtins.open", "wf.py", 2)
     first, _, rest = str(err).partition("\n")
     assert first.startswith("builtins.open() is not allowed in a strict sandbox (wf.py:2, through ")
@@ -1193,8 +1231,8 @@ def test_message_through_a_fresh_stdlib_module_names_the_users_line() -> None:
     )
 
 
-def test_glob_is_refused_as_the_listing_it_does() -> None:
-    err = refusal("import glob\nreports = glob.glob('*.csv')\n")
+def test_glob_is_refused_as_the_listing_it_does(backend: str) -> None:
+    err = refusal(backend, "import glob\nreports = glob.glob('*.csv')\n")
     assert (err.qualname, err.filename, err.lineno) == ("os.scandir", "wf.py", 2)
     first, _, rest = str(err).partition("\n")
     assert re.fullmatch(
@@ -1209,54 +1247,84 @@ def test_glob_is_refused_as_the_listing_it_does() -> None:
     )
 
 
-def test_message_of_code_run_by_exec_names_the_inner_line() -> None:
-    err = refusal("exec('x = 1\\nimport time\\ntime.monotonic()')\n")
+def test_message_of_code_run_by_exec_names_the_inner_line(backend: str) -> None:
+    err = refusal(backend, "exec('x = 1\\nimport time\\ntime.monotonic()')\n")
     assert (err.qualname, err.filename, err.lineno) == ("time.monotonic", "<string>", 3)
     assert str(err).startswith("time.monotonic() is not allowed in a strict sandbox (<string>:3).")
 
 
-def test_traceback_shows_no_detsandbox_frames() -> None:
+def _formatted_refusal(backend: str) -> list[tuple[str, int]]:
+    """The (file, line) of every frame in the printed traceback of a refusal."""
     import traceback
 
-    import detsandbox
-
-    package = os.path.dirname(detsandbox.__file__)
-    sb = Sandbox()
+    sb = Sandbox(backend=backend)
     try:
         sb.exec("import time\n\ndef f():\n    return time.time()\n\nf()\n", filename="tb_wf.py")
     except RestrictedAccessError as exc:
-        frames = traceback.extract_tb(exc.__traceback__)
+        text = "".join(traceback.format_exception(exc))
     else:
         pytest.fail("time.time() was not refused")
-    assert [(f.filename, f.lineno) for f in frames if f.filename == "tb_wf.py"] == [
-        ("tb_wf.py", 6),
-        ("tb_wf.py", 4),
-    ]
-    assert not [f for f in frames if f.filename.startswith(package)]
+    return [(f, int(n)) for f, n in re.findall(r'File "([^"]+)", line (\d+)', text)]
 
 
-def test_quoted_line_matches_the_source_that_ran() -> None:
+def test_traceback_shows_the_sandboxed_frames(backend: str) -> None:
+    frames = _formatted_refusal(backend)
+    assert [f for f in frames if f[0] == "tb_wf.py"] == [("tb_wf.py", 6), ("tb_wf.py", 4)]
+
+
+@pytest.mark.xfail_backend(
+    "process",
+    "subinterpreter",
+    reason="backend bug: a remote Sandbox re-raises in the host with its own frames "
+    "(_sandbox.py exec, _remote.py request/_decode) on the traceback",
+)
+def test_traceback_shows_no_detsandbox_frames(backend: str) -> None:
+    import detsandbox
+
+    package = os.path.dirname(detsandbox.__file__)
+    assert not [f for f in _formatted_refusal(backend) if f[0].startswith(package)]
+
+
+def test_quoted_line_matches_the_source_that_ran(backend: str) -> None:
     source = "import time\nstale_check = time.time()\n"
-    refusal(source, filename="stale_wf.py")  # compiled, its lines remembered
-    run("stale_a = 1\nstale_b = 2\n", filename="stale_wf.py")  # same filename, other text
-    err = refusal(source, filename="stale_wf.py")  # compiled code from the cache
+    refusal(backend, source, filename="stale_wf.py")  # compiled, its lines remembered
+    run(backend, "stale_a = 1\nstale_b = 2\n", filename="stale_wf.py")  # same filename, other text
+    err = refusal(backend, source, filename="stale_wf.py")  # compiled code from the cache
     assert str(err).partition("\n\n")[2].startswith("    2 | stale_check = time.time()\n")
+
+
+@pytest.mark.xfail_backend(
+    "subinterpreter",
+    reason="backend bug: a pooled interpreter's traceback quotes the line an earlier "
+    "Sandbox ran under the same filename (stale linecache)",
+)
+def test_traceback_quotes_the_source_that_ran(backend: str) -> None:
+    import traceback
+
+    with Sandbox(backend=backend) as sb, pytest.raises(RestrictedAccessError):
+        sb.exec("import time; time.time()\n", filename="quoted_wf.py")
+    with Sandbox(backend=backend) as sb, pytest.raises(ValueError) as info:
+        sb.exec("raise ValueError('boom')\n", filename="quoted_wf.py")
+    text = "".join(traceback.format_exception(info.value))
+    assert "    raise ValueError('boom')\n" in text
+    assert "time.time()" not in text
 
 
 # -- the policy: allow, deny, most specific wins --------------------------------------
 
 
-def test_allow_makes_a_refused_name_work() -> None:
+def test_allow_makes_a_refused_name_work(backend: str) -> None:
     policy = Policy.strict().evolve(allow=("time.time",))
-    ns = run("import time\nr = time.time()\n", policy)
+    ns = run(backend, "import time\nr = time.time()\n", policy)
     assert isinstance(ns["r"], float)
     # Only that name: its neighbours stay refused.
-    assert refusal("import time\ntime.time_ns()\n", policy).qualname == "time.time_ns"
+    assert refusal(backend, "import time\ntime.time_ns()\n", policy).qualname == "time.time_ns"
 
 
-def test_allow_covers_every_route_to_the_name() -> None:
+def test_allow_covers_every_route_to_the_name(backend: str) -> None:
     policy = Policy.strict().evolve(allow=("datetime.datetime.now",))
     ns = run(
+        backend,
         """
         import datetime, _datetime
         from datetime import datetime as dt
@@ -1268,62 +1336,71 @@ def test_allow_covers_every_route_to_the_name() -> None:
         policy,
     )
     assert all(type(ns[k]) is datetime.datetime for k in "abcd")
-    assert refusal("import datetime\ndatetime.date.today()\n", policy).qualname == (
+    assert refusal(backend, "import datetime\ndatetime.date.today()\n", policy).qualname == (
         "datetime.date.today"
     )
 
 
-def test_allow_of_a_module_pattern() -> None:
+def test_allow_of_a_module_pattern(backend: str) -> None:
     policy = Policy.strict().evolve(allow=("os.*",))
-    ns = run("import os, posix\npid = os.getpid()\npid2 = posix.getpid()\n", policy)
-    assert ns["pid"] == ns["pid2"] == os.getpid()
-    ns = run("import os\nhome = os.environ['HOME']\n", policy)
+    ns = run(backend, "import os, posix\npid = os.getpid()\npid2 = posix.getpid()\n", policy)
+    # A worker process has a pid of its own; the other backends run in this one.
+    assert ns["pid"] == ns["pid2"] != 0
+    assert (ns["pid"] == os.getpid()) is (backend != "process")
+    ns = run(backend, "import os\nhome = os.environ['HOME']\n", policy)
     assert ns["home"] == os.environ["HOME"]
     # Other modules are untouched by the pattern.
-    assert refusal("import time\ntime.time()\n", policy).qualname == "time.time"
+    assert refusal(backend, "import time\ntime.time()\n", policy).qualname == "time.time"
 
 
-def test_allow_of_a_class_allows_unseeded_construction() -> None:
+def test_allow_of_a_class_allows_unseeded_construction(backend: str) -> None:
     policy = Policy.strict().evolve(allow=("random.Random",))
-    ns = run("import random\nr = random.Random()\n", policy)
+    ns = run(backend, "import random\nr = random.Random()\n", policy)
     assert type(ns["r"]) is random.Random
 
 
 def test_allow_honours_the_users_spelling_of_a_catalogued_object(
+    backend: str,
     tmp_path: pathlib.Path,
 ) -> None:
     data = tmp_path / "data.txt"
     data.write_text("from the host")
     # io.open is the object the catalogue lists as builtins.open.
     policy = Policy.strict().evolve(allow=("io.open",))
-    ns = run(f"import io\nwith io.open({str(data)!r}) as f:\n    text = f.read()\n", policy)
+    ns = run(
+        backend, f"import io\nwith io.open({str(data)!r}) as f:\n    text = f.read()\n", policy
+    )
     assert ns["text"] == "from the host"
     # Only that spelling: the builtin keeps its own name, and its refusal.
-    err = refusal(f"open({str(data)!r})\n", policy)
+    err = refusal(backend, f"open({str(data)!r})\n", policy)
     assert err.qualname == "builtins.open"
     # A C module's spelling is not a user spelling: posix.urandom is os.urandom.
-    err = refusal("import posix\nposix.urandom(4)\n", Policy.strict(allow=("posix.urandom",)))
+    err = refusal(
+        backend, "import posix\nposix.urandom(4)\n", Policy.strict(allow=("posix.urandom",))
+    )
     assert err.qualname == "os.urandom"
 
 
-def test_deny_refuses_an_uncatalogued_function_with_the_policy_message() -> None:
+def test_deny_refuses_an_uncatalogued_function_with_the_policy_message(backend: str) -> None:
     policy = Policy.strict().evolve(deny=("json.dumps",))
-    err = refusal("import json\njson.dumps(1)\n", policy)
+    err = refusal(backend, "import json\njson.dumps(1)\n", policy)
     assert err.qualname == "json.dumps"
     assert str(err).endswith("It is denied by this sandbox's policy. Remove it from Policy.deny.")
     # Binding it is fine, and its neighbours still work.
-    ns = run("from json import dumps\nimport json\nr = json.loads('[1]')\n", policy)
-    assert repr(ns["dumps"]) == "<restricted json.dumps>"
+    source = "from json import dumps\nimport json\nr = json.loads('[1]')\nshown = repr(dumps)\n"
+    ns = run(backend, source, policy)
+    assert ns["shown"] == "<restricted json.dumps>"
     assert ns["r"] == [1]
     # The host is untouched.
     assert json.dumps(1) == "1"
 
 
-def test_deny_of_a_class_refuses_construction() -> None:
+def test_deny_of_a_class_refuses_construction(backend: str) -> None:
     policy = Policy.strict().evolve(deny=("json.JSONDecoder",))
-    err = refusal("import json\njson.JSONDecoder()\n", policy)
+    err = refusal(backend, "import json\njson.JSONDecoder()\n", policy)
     assert err.qualname == "json.JSONDecoder"
     ns = run(
+        backend,
         "import json\nis_dec = isinstance(0.5, json.JSONDecoder)\nr = json.loads('[3]')\n",
         policy,
     )
@@ -1331,14 +1408,14 @@ def test_deny_of_a_class_refuses_construction() -> None:
     assert ns["r"] == [3]
 
 
-def test_deny_of_a_value_refuses_access() -> None:
+def test_deny_of_a_value_refuses_access(backend: str) -> None:
     policy = Policy.strict().evolve(deny=("string.ascii_letters",))
-    err = refusal("from string import ascii_letters\n", policy)
+    err = refusal(backend, "from string import ascii_letters\n", policy)
     assert (err.qualname, err.lineno) == ("string.ascii_letters", 1)
     assert str(err).startswith("string.ascii_letters is not allowed in a strict sandbox (wf.py:1).")
 
 
-def test_deny_of_a_module_refuses_its_import() -> None:
+def test_deny_of_a_module_refuses_its_import(backend: str) -> None:
     policy = Policy.strict().evolve(deny=("socket",))
     message = (
         "import of 'socket' is refused by this sandbox's policy (Policy.deny); "
@@ -1352,46 +1429,47 @@ def test_deny_of_a_module_refuses_its_import() -> None:
         "__import__('socket')\n",
     ):
         with pytest.raises(RestrictedImportError) as info:
-            run(source, policy)
+            run(backend, source, policy)
         assert isinstance(info.value, ImportError)
         assert info.value.name == "socket"
         assert str(info.value) == message
-    ns = run("import sys\nvisible = 'socket' in sys.modules\n", policy)
+    ns = run(backend, "import sys\nvisible = 'socket' in sys.modules\n", policy)
     assert ns["visible"] is False
 
 
-def test_deny_of_a_package_refuses_its_submodules() -> None:
+def test_deny_of_a_package_refuses_its_submodules(backend: str) -> None:
     policy = Policy.strict().evolve(deny=("xml",))
     with pytest.raises(RestrictedImportError) as info:
-        run("import xml.etree.ElementTree\n", policy)
+        run(backend, "import xml.etree.ElementTree\n", policy)
     assert info.value.name == "xml.etree.ElementTree"
 
 
-def test_deny_pattern_refuses_functions_but_not_the_import() -> None:
+def test_deny_pattern_refuses_functions_but_not_the_import(backend: str) -> None:
     policy = Policy.strict().evolve(deny=("json.*",))
-    assert refusal("import json\njson.loads('1')\n", policy).qualname == "json.loads"
+    assert refusal(backend, "import json\njson.loads('1')\n", policy).qualname == "json.loads"
 
 
-def test_most_specific_entry_wins() -> None:
+def test_most_specific_entry_wins(backend: str) -> None:
     policy = Policy.strict().evolve(deny=("json.*",), allow=("json.loads",))
-    assert run("import json\nr = json.loads('[2]')\n", policy)["r"] == [2]
-    assert refusal("import json\njson.dumps(2)\n", policy).qualname == "json.dumps"
+    assert run(backend, "import json\nr = json.loads('[2]')\n", policy)["r"] == [2]
+    assert refusal(backend, "import json\njson.dumps(2)\n", policy).qualname == "json.dumps"
 
     policy = Policy.strict().evolve(allow=("os.*",), deny=("os.getpid",))
-    assert run("import os\nr = os.getppid()\n", policy)["r"] == os.getppid()
-    err = refusal("import posix\nposix.getpid()\n", policy)
+    ns = run(backend, "import os\nr = os.getppid()\n", policy)
+    assert ns["r"] > 0 and (ns["r"] == os.getppid()) is (backend != "process")
+    err = refusal(backend, "import posix\nposix.getpid()\n", policy)
     assert err.qualname == "os.getpid"
     assert str(err).endswith("It is denied by this sandbox's policy. Remove it from Policy.deny.")
 
 
-def test_on_a_tie_deny_wins() -> None:
+def test_on_a_tie_deny_wins(backend: str) -> None:
     policy = Policy.strict().evolve(allow=("time",), deny=("time.*",))
-    err = refusal("import time\ntime.monotonic()\n", policy)
+    err = refusal(backend, "import time\ntime.monotonic()\n", policy)
     assert err.qualname == "time.monotonic"
     assert "denied by this sandbox's policy" in str(err)
 
 
-def test_deny_of_a_method() -> None:
+def test_deny_of_a_method(backend: str) -> None:
     policy = Policy.strict().evolve(deny=("json.JSONEncoder.encode",))
     for source in (
         "import json\njson.JSONEncoder().encode(1)\n",
@@ -1399,20 +1477,20 @@ def test_deny_of_a_method() -> None:
         "import json\nclass E(json.JSONEncoder):\n    pass\nE().encode(1)\n",
         "import json\njson.JSONEncoder.encode(json.JSONEncoder(), 1)\n",
     ):
-        err = refusal(source, policy)
+        err = refusal(backend, source, policy)
         assert err.qualname == "json.JSONEncoder.encode"
         assert err.lineno == last_line(source)
         assert str(err).endswith(
             "It is denied by this sandbox's policy. Remove it from Policy.deny."
         )
-    ns = run("import json\nr = list(json.JSONEncoder().iterencode([1]))\n", policy)
+    ns = run(backend, "import json\nr = list(json.JSONEncoder().iterencode([1]))\n", policy)
     assert ns["r"] == ["[1", "]"]
     assert json.JSONEncoder().encode(1) == "1"  # the host is untouched
 
 
-def test_refusal_does_not_leak_into_a_sandbox_with_another_policy() -> None:
-    strict = Sandbox()
-    relaxed = Sandbox(Policy.strict().evolve(allow=("time.time",)))
+def test_refusal_does_not_leak_into_a_sandbox_with_another_policy(backend: str) -> None:
+    strict = Sandbox(backend=backend)
+    relaxed = Sandbox(Policy.strict().evolve(allow=("time.time",)), backend=backend)
     source = "import time\ndef now():\n    return time.time()\n"
     strict_ns = strict.exec(source, filename="wf.py")
     relaxed_ns = relaxed.exec(source, filename="wf.py")
@@ -1453,21 +1531,25 @@ VIEW_STATE_ROUTES = [
 
 
 @pytest.mark.parametrize(("source", "error", "message"), VIEW_STATE_ROUTES)
-def test_a_views_dict_holds_no_state(source: str, error: type[Exception], message: str) -> None:
+def test_a_views_dict_holds_no_state(
+    backend: str, source: str, error: type[Exception], message: str
+) -> None:
     with pytest.raises(error) as info:
-        run(source)
+        run(backend, source)
     assert str(info.value) == message
 
 
-def test_vars_of_a_view_never_reaches_the_real_module() -> None:
+@pytest.mark.inprocess_only("compares the namespaces with the host's real modules by identity")
+def test_vars_of_a_view_never_reaches_the_real_module(backend: str) -> None:
     from detsandbox._views import real_module
 
     ns = run(
+        backend,
         """
         import json, os, random, sys, time
         views = {m.__name__: m for m in (json, os, random, sys, time)}
         namespaces = {name: dict(vars(m)) for name, m in views.items()}
-        """
+        """,
     )
     for name, namespace in ns["namespaces"].items():
         real = sys.modules[name]
@@ -1480,21 +1562,23 @@ def test_vars_of_a_view_never_reaches_the_real_module() -> None:
     assert real_module(time) is None
 
 
-def test_a_failed_view_lookup_does_not_hand_out_the_real_module() -> None:
+def test_a_failed_view_lookup_does_not_hand_out_the_real_module(backend: str) -> None:
     ns = run(
+        backend,
         """
         import time
         try:
             time.no_such_name
         except AttributeError as exc:
             error = exc
-        """
+        facts = (error.obj is time, error.name, str(error))
+        """,
     )
-    err = ns["error"]
-    assert err.obj is ns["time"] and err.obj is not time
-    assert err.name == "no_such_name"
-    assert str(err) == "module 'time' has no attribute 'no_such_name'"
+    assert ns["facts"] == (True, "no_such_name", "module 'time' has no attribute 'no_such_name'")
+    if not remote(backend):  # the error object itself stays in a remote worker
+        assert ns["error"].obj is not time
     check_refused(
+        backend,
         "import time\ntry:\n    time.no_such_name\nexcept AttributeError as e:\n    e.obj.time()",
         "time.time",
     )
@@ -1514,36 +1598,40 @@ GUARD_ATTRIBUTES = [
 
 
 @pytest.mark.parametrize(("module", "name", "attr"), GUARD_ATTRIBUTES)
-def test_guards_do_not_hand_out_the_real_callable(module: str, name: str, attr: str) -> None:
+def test_guards_do_not_hand_out_the_real_callable(
+    backend: str, module: str, name: str, attr: str
+) -> None:
     with pytest.raises(AttributeError) as info:
-        run(f"import {module}\n{module}.{name}.{attr}\n")
+        run(backend, f"import {module}\n{module}.{name}.{attr}\n")
     assert str(info.value) == f"{module}.{name} (restricted) has no attribute {attr!r}"
 
 
-def test_guards_keep_the_metadata_of_the_real_callable() -> None:
+def test_guards_keep_the_metadata_of_the_real_callable(backend: str) -> None:
     ns = run(
+        backend,
         """
         import random
         guard = random.randint
         metadata = (guard.__name__, guard.__qualname__, guard.__module__, guard.__doc__)
         signature = str(guard.__signature__)
-        """
+        """,
     )
     assert ns["metadata"] == ("randint", "Random.randint", "random", random.randint.__doc__)
     assert ns["signature"] == "(a, b)"
 
 
-def test_inspect_unwrap_and_signature_of_a_guard() -> None:
+def test_inspect_unwrap_and_signature_of_a_guard(backend: str) -> None:
     ns = run(
+        backend,
         """
         import inspect, random, time
-        unwrapped = inspect.unwrap(time.time)
+        unwrapped = repr(inspect.unwrap(time.time))
         signature = str(inspect.signature(random.randint))
-        """
+        """,
     )
-    assert repr(ns["unwrapped"]) == "<restricted time.time>"
+    assert ns["unwrapped"] == "<restricted time.time>"
     assert ns["signature"] == "(a, b)"
-    check_refused("import inspect, time\ninspect.unwrap(time.time)()", "time.time")
+    check_refused(backend, "import inspect, time\ninspect.unwrap(time.time)()", "time.time")
 
 
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="sys.monitoring is new in 3.12")
@@ -1557,8 +1645,8 @@ def test_inspect_unwrap_and_signature_of_a_guard() -> None:
     ],
     ids=["attribute", "call through it", "getattr", "from-import"],
 )
-def test_sys_monitoring_is_refused(source: str) -> None:
-    err = refusal(source)
+def test_sys_monitoring_is_refused(backend: str, source: str) -> None:
+    err = refusal(backend, source)
     assert (err.qualname, err.lineno) == ("sys.monitoring", last_line(source))
     assert str(err).startswith(
         f"sys.monitoring is not allowed in a strict sandbox (wf.py:{err.lineno})."
@@ -1601,8 +1689,8 @@ OBJECT_GRAPH_ROUTES = [
     "type/object.__getattribute__) reach the real method",
 )
 @pytest.mark.parametrize(("source", "qualname"), OBJECT_GRAPH_ROUTES)
-def test_views_do_not_hand_out_the_real_object(source: str, qualname: str) -> None:
-    check_refused(source, qualname)
+def test_views_do_not_hand_out_the_real_object(backend: str, source: str, qualname: str) -> None:
+    check_refused(backend, source, qualname)
 
 
 STDLIB_CALLERS = [
@@ -1620,13 +1708,13 @@ STDLIB_CALLERS = [
     "code calling real functions internally is not followed",
 )
 @pytest.mark.parametrize("source", STDLIB_CALLERS)
-def test_stdlib_callers_of_hazards_are_refused(source: str) -> None:
+def test_stdlib_callers_of_hazards_are_refused(backend: str, source: str) -> None:
     with pytest.raises(RestrictedAccessError):
-        run(source)
+        run(backend, source)
 
 
-def test_path_glob_is_refused() -> None:
-    err = refusal("import pathlib\nlist(pathlib.Path('/').glob('*'))\n")
+def test_path_glob_is_refused(backend: str) -> None:
+    err = refusal(backend, "import pathlib\nlist(pathlib.Path('/').glob('*'))\n")
     assert err.lineno == 2
     assert err.qualname == ("os.scandir" if sys.version_info >= (3, 13) else "os.stat")
 
@@ -1636,10 +1724,12 @@ def test_path_glob_is_refused() -> None:
     reason="known limit: a host pathlib.Path handed to sandboxed code keeps the host's os "
     "and io, so it reads files unchecked (pathlib runs fresh in the Sandbox)",
 )
-def test_host_path_objects_are_refused_inside_the_sandbox(tmp_path: pathlib.Path) -> None:
+def test_host_path_objects_are_refused_inside_the_sandbox(
+    backend: str, tmp_path: pathlib.Path
+) -> None:
     secret = tmp_path / "secret.txt"
     secret.write_text("host data")
-    sb = Sandbox()
+    sb = Sandbox(backend=backend)
     ns = sb.exec("def read(p):\n    return p.read_text()\n", filename="wf.py")
     with pytest.raises(RestrictedAccessError):
         sb.call(ns["read"], secret)
@@ -1671,12 +1761,12 @@ OWN_CONSTRUCTOR_ROUTES = [
 
 @pytest.mark.parametrize(("source", "qualname"), OWN_CONSTRUCTOR_ROUTES)
 def test_subclasses_with_their_own_constructor_are_still_checked(
-    source: str, qualname: str
+    backend: str, source: str, qualname: str
 ) -> None:
-    check_refused(source, qualname)
+    check_refused(backend, source, qualname)
 
 
-def test_random_subclass_passing_none_up_is_refused_where_it_seeds() -> None:
+def test_random_subclass_passing_none_up_is_refused_where_it_seeds(backend: str) -> None:
     source = (
         "import random\n"
         "class Dice(random.Random):\n"
@@ -1684,7 +1774,7 @@ def test_random_subclass_passing_none_up_is_refused_where_it_seeds() -> None:
         "        super().__init__(seed)\n"
         "Dice()"
     )
-    err = refusal(source)
+    err = refusal(backend, source)
     # The view's guarded seed() method refuses, at the line that passes None up.
     assert (err.qualname, err.filename, err.lineno) == ("random.Random.seed", "wf.py", 4)
 
@@ -1704,8 +1794,10 @@ UNBOUND_C_METHOD_ROUTES = [
 
 
 @pytest.mark.parametrize(("source", "qualname"), UNBOUND_C_METHOD_ROUTES)
-def test_unbound_c_methods_are_judged_without_the_instance(source: str, qualname: str) -> None:
-    check_refused(source, qualname)
+def test_unbound_c_methods_are_judged_without_the_instance(
+    backend: str, source: str, qualname: str
+) -> None:
+    check_refused(backend, source, qualname)
 
 
 _FIRST_USE = """
