@@ -19,7 +19,7 @@ from ..errors import (
     TransferError,
     WorkerCrashedError,
 )
-from ._protocol import Closed, Conn, RemoteModule, RemoteRef, dump_request
+from ._protocol import Closed, RemoteModule, RemoteRef, dump_request
 
 __all__ = ["Pool", "Remote", "Worker"]
 
@@ -62,7 +62,13 @@ def _loads_safely(data: bytes) -> Any:
     return _SafeUnpickler(io.BytesIO(data)).load()
 
 
-_last_opening: tuple[Policy, list[str], str, dict[str, str], bytes] | None = None
+_last_opening: tuple[Policy, list[str], str, dict[Any, Any], bytes] | None = None
+
+
+def _raw_environ() -> Any:
+    """os.environ's own dict of encoded entries where it has one: comparing that costs
+    about a microsecond, comparing os.environ itself (it decodes every entry) 70."""
+    return getattr(os.environ, "_data", os.environ)
 
 
 def _opening(policy: Policy) -> bytes:
@@ -70,28 +76,37 @@ def _opening(policy: Policy) -> bytes:
     Policy costs tens of microseconds). Keyed by identity: equal replay policies may
     hold different journals."""
     global _last_opening
-    path, cwd, env = sys.path, os.getcwd(), os.environ
+    path, cwd, env, raw = sys.path, os.getcwd(), os.environ, _raw_environ()
     last = _last_opening
     if (
         last is not None
         and last[0] is policy
         and last[1] == path
         and last[2] == cwd
-        and last[3] == env
+        and last[3] == raw
     ):
         return last[4]
     # The environment too: a worker forked from a zygote started earlier sees
     # the host's environment as it is when the Sandbox is made, as a child
     # process would (a process worker applies it; an interpreter shares it).
     data = pickle.dumps(("open", policy, list(path), cwd, dict(env)), _PROTOCOL)
-    _last_opening = (policy, list(path), cwd, dict(env), data)
+    _last_opening = (policy, list(path), cwd, dict(raw), data)
     return data
+
+
+class Channel(Protocol):
+    """How a Remote reaches its worker: a :class:`Conn`, or a subinterpreter's lease."""
+
+    def send(self, data: bytes, first: bytes = b"") -> None: ...
+
+    def recv(self, timeout: float | None = None) -> bytes: ...
 
 
 class Worker(Protocol):
     """One worker serving one Sandbox at a time."""
 
-    conn: Conn
+    @property
+    def conn(self) -> Channel: ...
 
     def release(self) -> None:
         """The Sandbox is done with this worker (it ends, or goes back to its pool)."""
