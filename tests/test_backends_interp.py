@@ -74,6 +74,21 @@ def test_an_import_that_cannot_load_says_which_backend_to_use() -> None:
     )
 
 
+def _run_host(tmp_path: Path, source: str) -> tuple[int, str, str]:
+    """(exit code, stderr, stdout) of ``source`` run as a script by a fresh interpreter."""
+    script = tmp_path / "host.py"
+    script.write_text(source)
+    proc = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        timeout=60,
+        check=False,
+    )
+    return proc.returncode, proc.stderr, proc.stdout
+
+
 HOST = textwrap.dedent(
     """
     import threading
@@ -106,17 +121,7 @@ def test_the_host_exits_cleanly_with_interpreters_that_imported_datetime(
     # The research notes saw 3.13 segfault destroying such interpreters in
     # creation order, so the pool destroys them newest first. (This scenario
     # exits cleanly in either order on 3.13.0 here; it guards the exit path.)
-    script = tmp_path / "host.py"
-    script.write_text(HOST)
-    proc = subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=60,
-        check=False,
-    )
-    assert (proc.returncode, proc.stderr, proc.stdout) == (0, "", "(3, 1)\n")
+    assert _run_host(tmp_path, HOST) == (0, "", "(3, 1)\n")
 
 
 def test_shutdown_destroys_every_interpreter() -> None:
@@ -228,17 +233,7 @@ EXIT_AFTER_A_LIMIT = textwrap.dedent(
 def test_the_host_exits_cleanly_after_a_limit_fired_beside_an_idle_pool(tmp_path: Path) -> None:
     # The backend used to park a thread inside every pooled interpreter; a
     # limit firing in the main interpreter then aborted the process at exit.
-    script = tmp_path / "host.py"
-    script.write_text(EXIT_AFTER_A_LIMIT)
-    proc = subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=60,
-        check=False,
-    )
-    assert (proc.returncode, proc.stderr, proc.stdout) == (0, "", "stopped\n")
+    assert _run_host(tmp_path, EXIT_AFTER_A_LIMIT) == (0, "", "stopped\n")
 
 
 LIMIT_INSIDE = textwrap.dedent(
@@ -264,14 +259,4 @@ LIMIT_INSIDE = textwrap.dedent(
     ),
 )
 def test_a_limit_fires_inside_a_subinterpreter(tmp_path: Path) -> None:
-    script = tmp_path / "host.py"
-    script.write_text(LIMIT_INSIDE)
-    proc = subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=60,
-        check=False,
-    )
-    assert (proc.returncode, proc.stderr, proc.stdout) == (0, "", "stopped\n")
+    assert _run_host(tmp_path, LIMIT_INSIDE) == (0, "", "stopped\n")
