@@ -13,10 +13,10 @@ Facts it is built around (docs/backends.md has the sources):
 * Nothing in the host can interrupt a running subinterpreter, so limits are
   the business of the Sandbox inside it (its in-process enforcement).
 
-How a request runs: the calling host thread enters the interpreter itself
-(``_interpreters.exec`` of one precompiled code object, the pickled request
-bound in its ``__main__``), the interpreter's request server answers, and the
-reply comes back through a cross-interpreter queue of its own. No other
+How a request runs: the calling host thread puts the pickled request on the
+interpreter's inbound queue and enters the interpreter itself
+(``_interpreters.exec`` of one precompiled code object); the interpreter's
+request server answers on its outbound queue. No other
 thread is woken, so a round trip costs about as much as entering and leaving
 the interpreter (tens of microseconds), and two host threads in two
 interpreters run in parallel, each interpreter on its own GIL. The requests
@@ -53,13 +53,9 @@ _WHY_NOT_312: Final = (
 _REFUSED: Final = re.compile(r"module (\S+) does not support loading in subinterpreters")
 
 # What the host execs in an interpreter for each request. A code object
-# crosses marshalled, which costs less than compiling source there each time.
-_REQUEST: Final = compile(
-    "_detsandbox_serve(_detsandbox_first, _detsandbox_data)\n"
-    "del _detsandbox_first, _detsandbox_data\n",
-    "<detsandbox request>",
-    "exec",
-)
+# crosses marshalled, which costs less than compiling source there each time;
+# the request itself goes by queue, cheaper than binding it in __main__.
+_REQUEST: Final = compile("_detsandbox_serve()\n", "<detsandbox request>", "exec")
 # _interpqueues: the item format (0: shareable objects as they are, here
 # bytes) and what becomes of an item whose interpreter is destroyed (1:
 # removed). 3.14 dropped the format argument; its defaults are used there (untested).
@@ -100,14 +96,15 @@ class _Interpreter:
 
     def __init__(self) -> None:
         self._interpreters = interpreters = _api()
-        self._get = _queues().get
+        queues = _queues()
+        self._get, self._put = queues.get, queues.put
         self.id: int = interpreters.create("isolated")
-        self.queue = _new_queue()
+        self.inbox, self.outbox = _new_queue(), _new_queue()
         self.broken = False
         boot = (
             f"import sys\nsys.path[:] = {list(sys.path)!r}\n"
             "from detsandbox._backends._interp import serve\n"
-            f"_detsandbox_serve = serve({self.queue})\n"
+            f"_detsandbox_serve = serve({self.inbox}, {self.outbox})\n"
         )
         excinfo = interpreters.exec(self.id, boot)
         if excinfo is not None:
@@ -118,14 +115,17 @@ class _Interpreter:
 
     def request(self, first: bytes, data: bytes) -> bytes:
         """Run one request (after ``first``, an opening, if given) on this thread."""
-        excinfo = self._interpreters.exec(
-            self.id, _REQUEST, {"_detsandbox_first": first, "_detsandbox_data": data}
-        )
+        message = (first, data) if first else data
+        if sys.version_info < (3, 14):
+            self._put(self.inbox, message, _RAW, _REMOVE)
+        else:
+            self._put(self.inbox, message)
+        excinfo = self._interpreters.exec(self.id, _REQUEST)
         if excinfo is not None:
             # The server answers every error; this is the machinery itself failing.
             self.broken = True
             raise Closed(excinfo.formatted)
-        reply: bytes = self._get(self.queue)[0]
+        reply: bytes = self._get(self.outbox)[0]
         return reply
 
     def destroy(self) -> bool:
@@ -136,7 +136,8 @@ class _Interpreter:
             self._interpreters.destroy(self.id)
         except self._interpreters.InterpreterNotFoundError:
             pass
-        _queues().destroy(self.queue)
+        for queue in (self.inbox, self.outbox):
+            _queues().destroy(queue)
         return True
 
 
@@ -328,28 +329,32 @@ class _InterpServer(Server):
         return super()._error(exc)
 
 
-def serve(queue: int) -> Any:
-    """This interpreter's request handler: answers into ``queue``, for the host to take."""
+def serve(inbox: int, outbox: int) -> Any:
+    """This interpreter's request handler: takes a request from ``inbox`` (bytes, or an
+    opening and a request) and puts the reply on ``outbox``, for the host to take."""
     server = _InterpServer()
-    put = _queues().put
+    queues = _queues()
+    get, put = queues.get, queues.put
     handle = server.handle
     if sys.version_info < (3, 14):
 
         def reply(data: bytes) -> None:
-            put(queue, data, _RAW, _REMOVE)
+            put(outbox, data, _RAW, _REMOVE)
 
     else:
 
         def reply(data: bytes) -> None:
-            put(queue, data)
+            put(outbox, data)
 
-    def serve_one(first: bytes, data: bytes) -> None:
-        if first:
-            error = server.open(first)
+    def serve_one() -> None:
+        message = get(inbox)[0]
+        if type(message) is tuple:
+            error = server.open(message[0])
             if error is not None:
                 reply(error)
                 return
-        answer = handle(data)
+            message = message[1]
+        answer = handle(message)
         reply(answer if answer is not None else b"")
 
     return serve_one
