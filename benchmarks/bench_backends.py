@@ -149,7 +149,7 @@ def _spin_size(seconds: float) -> int:
 
 def bench_parallel(cfg: Config, backend: str, row: str) -> list[Row]:
     """Two CPU-bound Sandboxes at once, vs one after the other."""
-    n = _spin_size(0.1 if cfg is QUICK else 0.25)
+    n = _spin_size(0.1 if cfg is QUICK else 0.3)  # each run ~0.3 s: start-up is noise
     boxes = [Sandbox(backend=backend) for _ in range(2)]
     fns = [sb.exec(SPIN)["spin"] for sb in boxes]
 
