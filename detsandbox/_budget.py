@@ -21,12 +21,15 @@ How each limit is enforced (docs/limits.md says it for users):
   :class:`_Interrupt` with ``PyThreadState_SetAsyncExc``. Instantiating it
   runs in the stopped thread and installs a trace function there that
   injects it again at every line and call until the window closes.
-* **instructions, recursion**: sandboxed code of a counting policy is
-  compiled separately (``COUNT_WORK``/``COUNT_DEPTH`` in the rewrite set),
-  and on 3.12+ its code objects get local JUMP/PY_START/PY_RESUME (work)
-  and PY_START/PY_RESUME/PY_RETURN/PY_YIELD (depth) events. On 3.11 a
+* **instructions**: sandboxed code of a counting policy is compiled apart
+  (``COUNT_WORK`` in the rewrite set) with a tick at the start of every loop
+  body, comprehension item, function and lambda: ``next()`` of the Meter's
+  budget iterator, ``repeat(None, n)`` chained to :class:`_Exhausted`. A
+  tick is a C call; only the one past the budget runs Python, and trips.
+* **recursion**: counting code (``COUNT_DEPTH``) gets local
+  PY_START/PY_RESUME/PY_RETURN/PY_YIELD events on 3.12+; on 3.11 a
   per-thread ``sys.settrace`` is installed for the window and traces only
-  sandboxed frames (lines and calls count).
+  sandboxed frames' calls and returns.
 * **output**: the Sandbox's own ``print`` writes into the Meter.
 
 At the window's edge whatever is propagating is replaced by the window's
@@ -44,6 +47,8 @@ import threading
 import weakref
 from _thread import get_ident
 from collections.abc import Callable, Iterator
+from itertools import chain, repeat
+from operator import length_hint
 from time import monotonic
 from types import CodeType, FrameType
 from typing import Any, Final, TypeVar
@@ -60,12 +65,21 @@ from .errors import (
     TimeLimitError,
 )
 
-__all__ = ["COUNT_DEPTH", "COUNT_WORK", "Meter", "counting_hot", "instrument"]
+__all__ = [
+    "BUDGET_ITER",
+    "BUDGET_NEXT",
+    "COUNT_DEPTH",
+    "COUNT_WORK",
+    "Meter",
+    "counting_hot",
+    "instrument",
+]
 
 T = TypeVar("T")
 
 #: In the rewrite set (never identifiers, so never attribute names): compile
-#: with local events that count work (jumps and calls) or depth.
+#: with ticks that count work (loop iterations and calls), or with local
+#: events that count depth.
 COUNT_WORK: Final = "{count work}"
 COUNT_DEPTH: Final = "{count depth}"
 
@@ -151,7 +165,7 @@ class _Window:
         "depth",
         "error",
         "exiting",
-        "left",
+        "limits",
         "max_depth",
         "meter",
         "outer",
@@ -166,12 +180,13 @@ class _Window:
     )
 
     def __init__(self, meter: Meter, what: str, tid: int, outer: _Window | None) -> None:
-        limits = meter.limits
-        self.meter = meter
+        self.limits = limits = meter.limits
+        # Dropped at close: the watchdog's heap keeps closed windows until
+        # their deadline, and must not keep the Sandbox (its builtins) alive.
+        self.meter: Meter | None = meter
         self.what = what
         self.tid = tid
         self.outer = outer
-        self.left = _MANY if limits.instructions is None else limits.instructions
         self.max_depth = _MANY if limits.recursion is None else limits.recursion
         self.depth = 0
         self.error: ResourceLimitError | None = None
@@ -197,17 +212,11 @@ class _Window:
             return self.on_event
         if MARKER not in frame.f_builtins:
             return None
-        self.left -= 1
-        if self.left < 0:
-            self.trip_here("instructions", frame)
         depth = self.depth + 1
         self.depth = depth
         if depth > self.max_depth:
             self.check_depth(frame)
-        if self.meter.limits.instructions is None:
-            frame.f_trace_lines = False  # only calls and returns count
-        elif _self_loops(frame.f_code):
-            frame.f_trace_opcodes = True
+        frame.f_trace_lines = False  # only calls and returns count
         return self.on_event
 
     def on_event(self, frame: FrameType, event: str, arg: object) -> Any:
@@ -217,16 +226,8 @@ class _Window:
             if event != "exception":
                 self.stops += 1
                 _stop(self, frame.f_code)
-        elif event == "line":
-            self.left -= 1
-            if self.left < 0:
-                self.trip_here("instructions", frame)
         elif event == "return":
             self.depth -= 1
-        elif event == "opcode" and frame.f_lasti in _self_loops(frame.f_code):
-            self.left -= 1
-            if self.left < 0:
-                self.trip_here("instructions", frame)
         return self.on_event
 
     def on_profile(self, frame: FrameType, event: str, arg: object) -> None:
@@ -264,33 +265,12 @@ class _Window:
 
     def trip_here(self, limit: str, frame: FrameType) -> None:
         """Trip from this window's own thread, and raise."""
-        error = _error(self.what, self.meter.limits, limit, _where(frame))
+        error = _error(self.what, self.limits, limit, _where(frame))
         with _LOCK:
             _trip(self, error)
         if _tool is None:
             sys.setprofile(self.on_profile)
         raise _again(error)
-
-
-_LOOPS: dict[int, tuple[CodeType, frozenset[int]]] = {}
-
-
-def _self_loops(code: CodeType) -> frozenset[int]:
-    """Offsets of jumps to themselves (``while True: pass``), which 3.11 traces no line of."""
-    hit = _LOOPS.get(id(code))
-    if hit is not None and hit[0] is code:
-        return hit[1]
-    import dis
-
-    found = frozenset(
-        i.offset
-        for i in dis.get_instructions(code)
-        if i.opname.startswith("JUMP_BACKWARD") and i.argval == i.offset
-    )
-    if len(_LOOPS) > 4096:
-        _LOOPS.clear()
-    _LOOPS[id(code)] = (code, found)
-    return found
 
 
 #: thread id -> its innermost open window
@@ -394,7 +374,7 @@ def _act(window: _Window, action: int) -> None:
             return
         if window.exiting or (window.error is not None and action != _INJECT):
             return
-        limits = window.meter.limits
+        limits = window.limits
         if action == _INJECT:
             # Only when its trace and profile functions fell silent: an
             # injection landing inside one of them would remove it.
@@ -418,7 +398,7 @@ def _act(window: _Window, action: int) -> None:
 
 
 def _open(window: _Window) -> None:
-    limits = window.meter.limits
+    limits = window.limits
     with _LOCK:
         _WINDOWS[window.tid] = window
         wake = False
@@ -436,7 +416,7 @@ def _open(window: _Window) -> None:
     if _tool is None:
         window.saved_trace = sys.gettrace()
         window.saved_profile = sys.getprofile()
-        if limits.instructions is not None or limits.recursion is not None:
+        if limits.recursion is not None:
             sys.settrace(window.on_call)
 
 
@@ -449,6 +429,7 @@ def _close(window: _Window) -> None:
         window.closed = True
         # The heap keeps closed windows until their deadline: hold no frames.
         window.base = None
+        window.meter = None
         if _WINDOWS.get(window.tid) is window:
             if window.outer is None:
                 del _WINDOWS[window.tid]
@@ -581,23 +562,14 @@ def _stop(window: _Window, code: CodeType) -> None:
     raise _again(window.error)
 
 
-# The callbacks' fast path is a lookup and a decrement; everything else (a
-# tripped window, events enabled for another thread's) takes _slow().
+# JUMP, and PY_START/PY_RESUME of code that does not count depth, are enabled
+# only while some window is tripped (globally: for every thread).
 
 
-def _on_jump(
-    code: CodeType,
-    offset: int,
-    destination: int,
-    _get: Callable[[int], _Window | None] = _WINDOWS.get,
-    _ident: Callable[[], int] = get_ident,
-) -> None:
-    w = _get(_ident())
-    if w is not None:
-        left = w.left - 1
-        w.left = left
-        if left < 0 or _stop_events:
-            _slow(w, code)
+def _on_jump(code: CodeType, offset: int, destination: int) -> None:
+    w = _WINDOWS.get(get_ident())
+    if w is not None and w.error is not None:
+        _stop(w, code)
 
 
 def _on_start(
@@ -607,29 +579,15 @@ def _on_start(
     _ident: Callable[[], int] = get_ident,
 ) -> None:
     w = _get(_ident())
-    if w is not None:
-        left = w.left - 1
-        w.left = left
-        if (left < 0 or _stop_events) and not _slow(w, code):
-            return
+    if w is None:
+        return
+    if w.error is not None:
+        _stop(w, code)
+    elif not _stop_events or _COUNTED.get(id(code)) is code:
         depth = w.depth + 1
         w.depth = depth
         if depth > w.max_depth:
             w.check_depth(sys._getframe(1))
-
-
-def _slow(w: _Window, code: CodeType) -> bool:
-    """Stop, trip, or undo the count of an event that was not ours; True to count on."""
-    if w.error is not None:
-        w.left += 1
-        _stop(w, code)
-        return False
-    if _stop_events and _COUNTED.get(id(code)) is not code:
-        w.left += 1  # an event enabled for another thread's tripped window
-        return False
-    if w.left < 0:
-        w.trip_here("instructions", sys._getframe(2))
-    return True
 
 
 def _on_throw(code: CodeType, offset: int, exc: object) -> None:
@@ -653,34 +611,27 @@ def _code_objects(code: CodeType) -> Iterator[CodeType]:
 
 
 def counting_hot(limits: Limits) -> frozenset[str]:
-    """What the rewrite set gains for ``limits``: the counting sentinels (3.12+)."""
-    if (limits.instructions is None and limits.recursion is None) or not monitoring():
-        return frozenset()
+    """What the rewrite set gains for ``limits``: the counting sentinels."""
     hot = set()
     if limits.instructions is not None:
-        hot.add(COUNT_WORK)
-    if limits.recursion is not None:
-        hot.add(COUNT_DEPTH)
+        hot.add(COUNT_WORK)  # every version: ticks compiled into the code
+    if limits.recursion is not None and monitoring():
+        hot.add(COUNT_DEPTH)  # 3.12+: local events; 3.11 traces the thread
     return frozenset(hot)
 
 
 def instrument(code: CodeType, hot: frozenset[str]) -> None:
     """Give freshly compiled ``code`` the local events its rewrite set asks for."""
     global _throw_events
-    work, depth = COUNT_WORK in hot, COUNT_DEPTH in hot
-    if not (work or depth) or not monitoring():
+    if COUNT_DEPTH not in hot or not monitoring():
         return
     assert _tool is not None
     events = _MONITORING.events
-    mask = 0
-    if work:
-        mask |= events.JUMP | events.PY_START | events.PY_RESUME
-    if depth:
-        mask |= events.PY_START | events.PY_RESUME | events.PY_RETURN | events.PY_YIELD
+    mask = events.PY_START | events.PY_RESUME | events.PY_RETURN | events.PY_YIELD
     for c in _code_objects(code):
         _MONITORING.set_local_events(_tool, c, mask)
         _COUNTED[id(c)] = c
-    if depth and not _throw_events:
+    if not _throw_events:
         with _LOCK:
             _throw_events = True
             _set_events()
@@ -722,18 +673,77 @@ def _check_memory_supported() -> None:
 # -- the Meter ----------------------------------------------------------------
 
 
+#: The names the ticks compiled into counting code read from the Sandbox's
+#: builtins: each tick is ``__ds_next__(__ds_budget__)``.
+BUDGET_NEXT: Final = "__ds_next__"
+BUDGET_ITER: Final = "__ds_budget__"
+_UNCOUNTED: Final = repeat(None)  # between calls, ticks count nothing
+
+
+_NEVER: Final = object()  # the end marker's sentinel: it never returns this
+
+
+class _Exhausted:
+    """What a Meter's budget iterator calls when the budget is used up.
+
+    A tick is a C call (``next`` of ``repeat(None, n)`` chained to
+    ``iter(self, _NEVER)``), so counting costs no Python frame; only ticks
+    past the budget run this. The end marker is a C callable-iterator, not a
+    Python one: ``chain`` would drop a Python ``__iter__`` that failed (a
+    RecursionError deep in a retrying handler) and end the budget with a
+    catchable StopIteration.
+    """
+
+    __slots__ = ("meter",)
+
+    def __init__(self, meter: Meter) -> None:
+        self.meter = meter
+
+    def __call__(self) -> None:
+        w = _WINDOWS.get(get_ident())
+        while w is not None and w.meter is not self.meter:
+            w = w.outer
+        if w is None or w.exiting:
+            return  # the Sandbox's code run outside its calls is not governed
+        if w.error is not None:
+            raise _again(w.error)
+        w.trip_here("instructions", sys._getframe(1))
+
+
 class Meter:
     """The limits of one Sandbox, and the output it collected."""
 
-    __slots__ = ("_parts", "_size", "limits")
+    __slots__ = ("_budget", "_builtins", "_calls", "_end", "_parts", "_size", "limits")
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, builtins: dict[str, Any]) -> None:
         self.limits = limits
         self._parts: list[str] = []
         self._size = 0
+        self._builtins = builtins
+        self._calls = 0  # open calls, on any thread
+        self._budget: repeat[None] = _UNCOUNTED
+        self._end = iter(_Exhausted(self), _NEVER)
+        if limits.instructions is not None:
+            builtins[BUDGET_NEXT] = next
+            builtins[BUDGET_ITER] = _UNCOUNTED
         if limits.memory is not None:
             _check_memory_supported()
         monitoring()
+
+    def _fill(self, n: int) -> None:
+        """Budget a call: ``n`` more ticks, pooled with the calls open on other threads."""
+        with _LOCK:
+            left = length_hint(self._budget) if self._calls else 0
+            self._calls += 1
+            self._budget = repeat(None, left + n)
+            self._builtins[BUDGET_ITER] = chain(self._budget, self._end)
+
+    def _drain(self) -> None:
+        with _LOCK:
+            self._calls -= 1
+            if not self._calls:
+                self._budget = _UNCOUNTED
+                self._builtins[BUDGET_ITER] = _UNCOUNTED
 
     def call(self, what: str, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """``fn(*args, **kwargs)`` inside a window named ``what`` ("Sandbox.call()")."""
@@ -744,6 +754,9 @@ class Meter:
         window = _Window(self, what, tid, outer)
         window.base = sys._getframe(0)
         _open(window)
+        budget = self.limits.instructions
+        if budget is not None:
+            self._fill(budget)
         failure: BaseException | None = None
         try:
             result = fn(*args, **kwargs)
@@ -760,6 +773,8 @@ class Meter:
             except _Interrupt:
                 pass
         _close(window)
+        if budget is not None:
+            self._drain()
         error = window.error
         if error is None:
             if failure is not None:

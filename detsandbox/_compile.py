@@ -17,10 +17,12 @@ Two things happen here beyond :func:`compile`:
 * In deterministic modes (``ORDERED_SETS`` in the rewrite set), set
   displays and comprehensions build insertion-ordered sets (``_ordered``),
   whose order does not depend on the process's hash seed.
-* For policies whose Limits count instructions or recursion, the rewrite
-  set holds ``_budget.COUNT_WORK``/``COUNT_DEPTH``: such code is compiled
-  (and cached) apart and gets ``sys.monitoring`` local events, so code of
-  other policies pays nothing for them.
+* For policies whose Limits count instructions, the rewrite set holds
+  ``_budget.COUNT_WORK``: every loop body, comprehension item, function and
+  lambda begins with a tick, ``__ds_next__(__ds_budget__)``. With
+  ``COUNT_DEPTH`` (recursion, 3.12+) the code gets ``sys.monitoring`` local
+  events. Such code is compiled (and cached) apart, so code of other
+  policies pays nothing for either.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from types import CodeType
 from typing import Final
 
 from . import _source
-from ._budget import instrument
+from ._budget import BUDGET_ITER, BUDGET_NEXT, COUNT_WORK, instrument
 from ._untrusted import UNTRUSTED, restrict
 from .errors import (
     RestrictedSyntaxError,
@@ -49,10 +51,75 @@ __all__ = ["compile_file", "compile_source", "compile_string"]
 ORDERED_SETS: Final = "{ordered sets}"
 
 
+def _position(at: ast.expr | ast.stmt) -> dict[str, int]:
+    """The start of ``at``, as a zero-width span."""
+    return {
+        "lineno": at.lineno,
+        "col_offset": at.col_offset,
+        "end_lineno": at.lineno,
+        "end_col_offset": at.col_offset,
+    }
+
+
+def _tick(at: ast.expr | ast.stmt) -> ast.Call:
+    """``__ds_next__(__ds_budget__)`` at the start of ``at``: one unit of a Meter's budget."""
+    where = _position(at)
+    return ast.Call(
+        func=ast.Name(id=BUDGET_NEXT, ctx=ast.Load(), **where),
+        args=[ast.Name(id=BUDGET_ITER, ctx=ast.Load(), **where)],
+        keywords=[],
+        **where,
+    )
+
+
+def _has_docstring(body: list[ast.stmt]) -> bool:
+    first = body[0] if body else None
+    return (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+    )
+
+
 class _Rewriter(ast.NodeTransformer):
     def __init__(self, hot: frozenset[str]) -> None:
         self.hot = hot
         self.ordered_sets = ORDERED_SETS in hot
+        self.count = COUNT_WORK in hot
+
+    # Counting work: a tick begins every loop iteration, comprehension item
+    # and function call. Cheaper than any event callback: a tick is a C call.
+
+    def _loop(self, node: ast.For | ast.AsyncFor | ast.While) -> ast.stmt:
+        self.generic_visit(node)
+        if self.count:
+            node.body.insert(0, ast.Expr(_tick(node), **_position(node)))
+        return node
+
+    visit_For = visit_AsyncFor = visit_While = _loop
+
+    def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.stmt:
+        self.generic_visit(node)
+        if self.count:
+            at = 1 if _has_docstring(node.body) else 0
+            node.body.insert(at, ast.Expr(_tick(node), **_position(node)))
+        return node
+
+    visit_FunctionDef = visit_AsyncFunctionDef = _function
+
+    def visit_Lambda(self, node: ast.Lambda) -> ast.expr:
+        self.generic_visit(node)
+        if self.count:  # the tick returns None: ``None or body`` is body
+            tick = _tick(node)
+            node.body = ast.BoolOp(op=ast.Or(), values=[tick, node.body], **_position(tick))
+        return node
+
+    def visit_comprehension(self, node: ast.comprehension) -> ast.comprehension:
+        self.generic_visit(node)
+        if self.count:  # an always-true first condition: ``not None``
+            tick = _tick(node.target)
+            node.ifs.insert(0, ast.UnaryOp(op=ast.Not(), operand=tick, **_position(tick)))
+        return node
 
     def visit_Set(self, node: ast.Set) -> ast.expr:
         self.generic_visit(node)

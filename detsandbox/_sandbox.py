@@ -151,7 +151,7 @@ class Sandbox:
         # Only a Sandbox with limits has a Meter: the others pay nothing.
         limits = policy.limits
         if limits is not None and limits.active:
-            self._meter = meter = Meter(limits)
+            self._meter = meter = Meter(limits, ns)
             if limits.output is not None and "print" in ns:
                 ns["print"] = meter.print  # this Sandbox's builtins only
         if backend != "auto":

@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from types import FrameType
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 from . import _guards
 from ._catalog import When
@@ -120,7 +120,16 @@ class Substitute(Guard):
     without the generic path (:meth:`_answer`).
     """
 
-    __slots__ = ("_every", "_getter", "_impl", "_journaled", "_qualname", "_rebuild", "_unbound")
+    __slots__ = (
+        "_argless",
+        "_every",
+        "_getter",
+        "_impl",
+        "_journaled",
+        "_qualname",
+        "_rebuild",
+        "_unbound",
+    )
 
     def __new__(cls, wrapped: Any, rule: Rule, subst: Substitution, *, skip: int = 0) -> Substitute:
         if (
@@ -149,6 +158,9 @@ class Substitute(Guard):
         self._unbound = _draw_method(wrapped) if subst.impl is _random_fn else None
         # Substitute every call, without asking the rule which ones it refuses.
         self._every = subst.every_call or rule.when is When.ALWAYS
+        # Clock reads and uuid4() take no arguments: called with some, they
+        # must fail as the real ones do, not answer.
+        self._argless = subst.getter is not None or subst.impl is _uuid4
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if not self._every and not refuses(self._rule.when, args[self._skip :], kwargs):
@@ -156,6 +168,8 @@ class Substitute(Guard):
         return self._answer(_getframe(1), args, kwargs)
 
     def _compute(self, run: Run, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if self._argless and (args or kwargs):
+            _wrong_arguments(self._real, args, kwargs)
         if self._unbound is not None:
             return self._unbound(run.rng, *args, **kwargs)
         if self._getter is not None and not args and not kwargs:
@@ -498,7 +512,15 @@ def _reseed(run: Run, real: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) 
     inst.seed(run.subseed("seed"), *rest, **kwargs)
 
 
+def _wrong_arguments(real: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> NoReturn:
+    """Raise the TypeError ``real`` raises for arguments it does not take."""
+    real(*args, **kwargs)  # it takes none: this raises CPython's own message
+    raise TypeError(f"{real.__qualname__}() takes no arguments")
+
+
 def _randbytes(run: Run, real: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if not args and not kwargs and getattr(real, "__name__", "") in ("urandom", "getrandom"):
+        _wrong_arguments(real, args, kwargs)  # their size is required
     n = args[0] if args else kwargs.get("size", kwargs.get("n", 32))
     return run.rng.randbytes(32 if n is None else n)
 
