@@ -408,7 +408,11 @@ class Importer:
         if name in SANDBOX_OWNED:
             return self._owned(name)
         if self.is_passthrough(name):
-            real = importlib.import_module(name)
+            real = sys.modules.get(name)
+            # importlib's own fast path, without its frames: a module that
+            # is still initializing (another thread) goes through the lock.
+            if real is None or getattr(getattr(real, "__spec__", None), "_initializing", False):
+                real = importlib.import_module(name)
             view = self.view_of(real)
             self.modules[name] = view
             return view

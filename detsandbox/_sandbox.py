@@ -25,6 +25,7 @@ from ._clock import Clock
 from ._guards import MARKER, current
 from ._importer import Importer
 from ._journal import Journal
+from ._limits import NO_LIMITS
 from ._policy import Policy
 from ._rules import _MISSING, _lookup
 from ._run import Run
@@ -150,7 +151,7 @@ class Sandbox:
         importer.modules["builtins"] = module
         # Only a Sandbox with limits has a Meter: the others pay nothing.
         limits = policy.limits
-        if limits is not None and limits.active:
+        if limits is not None and limits is not NO_LIMITS and limits.active:
             self._meter = meter = Meter(limits, ns)
             if limits.output is not None and "print" in ns:
                 ns["print"] = meter.print  # this Sandbox's builtins only

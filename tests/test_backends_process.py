@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import ctypes
 import os
 import subprocess
@@ -18,13 +19,14 @@ from detsandbox import (
     Limits,
     MemoryLimitError,
     Policy,
+    RestrictedAccessError,
     Sandbox,
     TimeLimitError,
     TransferError,
     WorkerCrashedError,
 )
 from detsandbox._backends import unavailable
-from detsandbox._backends._process import POOL
+from detsandbox._backends._process import _PREFORK, POOL
 
 pytestmark = pytest.mark.skipif(
     unavailable("process") is not None, reason=str(unavailable("process"))
@@ -148,8 +150,130 @@ def test_each_sandbox_gets_a_fresh_worker(tree: Tree) -> None:
         assert sb.call(f"{name}:bump") == 2
 
 
+def test_workers_see_the_host_environment_as_it_is_when_the_sandbox_is_made(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DETSANDBOX_PROBE", "1")
+    with Sandbox(backend="process") as sb:
+        assert sb.call(os.getenv, "DETSANDBOX_PROBE") == "1"
+        # Not the zygote's: it was started with its own PYTHONHASHSEED and PYTHONPATH.
+        assert sb.call(eval, "dict(__import__('os').environ)") == dict(os.environ)
+    monkeypatch.setenv("DETSANDBOX_PROBE", "2")
+    monkeypatch.setenv("PYTHONHASHSEED", "99")
+    with Sandbox(backend="process") as sb:
+        assert sb.call(os.getenv, "DETSANDBOX_PROBE") == "2"
+        assert sb.call(os.getenv, "PYTHONHASHSEED") == "99"
+    monkeypatch.delenv("DETSANDBOX_PROBE")
+    with Sandbox(backend="process") as sb:
+        assert sb.call(os.getenv, "DETSANDBOX_PROBE") is None
+        assert sb.call(eval, "dict(__import__('os').environ)") == dict(os.environ)
+
+
+def test_a_spare_made_ahead_for_one_policy_serves_another() -> None:
+    # A spare makes the last Sandbox's Policy ahead; one of another Policy (same hash
+    # seed, so the same zygote) must get its own.
+    strict, det = Policy.strict(), Policy.deterministic(seed=0, start=981173106)
+    for policy in (strict, strict, det, det, strict, det):
+        with Sandbox(policy, backend="process") as sb:
+            if policy is det:
+                assert sb.exec("import time\nt = time.time()\n")["t"] == 981173106.0
+            else:
+                with pytest.raises(RestrictedAccessError):
+                    sb.exec("import time\nt = time.time()\n")
+
+
+CACHED = "sorted(k[:2] for k in __import__('detsandbox._compile').__dict__['_compile']._STRINGS)"
+LINES = "sorted(__import__('detsandbox._source').__dict__['_source']._SOURCES)"
+
+
+def test_later_workers_find_an_exec_source_compiled_but_not_its_lines() -> None:
+    source = f"def f():\n    return {time.monotonic_ns()}\n"
+    with Sandbox(backend="process") as sb:
+        assert ("taught.py", source) not in sb.call(eval, CACHED)
+        expected = sb.call(sb.exec(source, filename="taught.py")["f"])
+    # The zygote compiles it when that Sandbox closes; spares forked before do not have it.
+    for _ in range(_PREFORK + 1):
+        with Sandbox(backend="process") as sb:
+            cached, lines = sb.call(eval, CACHED), sb.call(eval, LINES)
+    assert ("taught.py", source) in cached
+    # No later run sees what an earlier one ran: the source lines stay behind.
+    assert "taught.py" not in lines
+    with Sandbox(backend="process") as sb:
+        assert sb.call(sb.exec(source, filename="taught.py")["f"]) == expected
+
+
+@pytest.mark.parametrize("limits", [Limits(instructions=10**7), Limits(recursion=200)])
+def test_budgeted_source_is_compiled_ahead_unless_it_sets_monitoring_state(
+    limits: Limits,
+) -> None:
+    from detsandbox._budget import COUNT_DEPTH
+    from detsandbox._views import views_for
+
+    policy = Policy.strict(limits=limits)
+    source = f"def f():\n    return {time.monotonic_ns()}\n"
+    with Sandbox(policy, backend="process") as sb:
+        sb.exec(source, filename="budgeted.py")
+    for _ in range(_PREFORK + 1):
+        with Sandbox(policy, backend="process") as sb:
+            cached = sb.call(eval, CACHED)
+    learned = COUNT_DEPTH not in views_for(policy).hot
+    assert (("budgeted.py", source) in cached) == learned
+
+
+def test_untrusted_source_is_not_compiled_ahead() -> None:
+    source = f"def f():\n    return {time.monotonic_ns()}\n"
+    with Sandbox(Policy.strict(untrusted=True), backend="process") as sb:
+        sb.exec(source, filename="untaught.py")
+    for _ in range(_PREFORK + 1):
+        with Sandbox(Policy.strict(untrusted=True), backend="process") as sb:
+            cached = sb.call(eval, CACHED)
+    assert ("untaught.py", source) not in cached
+
+
+def test_spares_under_threads_with_several_policies_and_seeds() -> None:
+    policies = [Policy.strict(), Policy.deterministic(seed=0), Policy.deterministic(seed=5)]
+    code = "list({'apple', 'pear', 'fig', 'kiwi', 'plum'})"
+    expected = {
+        0: run_child(f"print({code})", PYTHONHASHSEED="0").strip(),
+        5: run_child(f"print({code})", PYTHONHASHSEED="5").strip(),
+    }
+
+    def one(i: int) -> bool:
+        policy = policies[i % 3]
+        with Sandbox(policy, backend="process") as sb:
+            ns = sb.exec(f"def f():\n    return {i}\n", filename=f"t{i % 4}.py")
+            return sb.call(ns["f"]) == i and str(sb.call(eval, code)) == expected[policy.seed]
+
+    with concurrent.futures.ThreadPoolExecutor(6) as threads:
+        assert all(threads.map(one, range(60)))
+
+
+def test_the_zygote_imports_the_hosts_detsandbox_whatever_the_working_directory(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "work" / "detsandbox").mkdir(parents=True)
+    (tmp_path / "work" / "detsandbox" / "__init__.py").write_text("raise ImportError('not me')\n")
+    script = tmp_path / "host.py"
+    script.write_text(
+        "from detsandbox import Sandbox\n"
+        "with Sandbox(backend='process') as sb:\n"
+        "    print(sb.exec('x = 1\\n')['x'])\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path / "work",
+        env=child_env(),
+        timeout=60,
+        check=False,
+    )
+    assert (proc.returncode, proc.stdout) == (0, "1\n"), proc.stderr
+
+
 def test_many_runs_leak_no_descriptors() -> None:
     def fds() -> int:
+        POOL.settle()  # spares are forked between runs: count once they have arrived
         return len(os.listdir("/proc/self/fd"))
 
     for _ in range(5):
@@ -180,7 +304,7 @@ HOST = textwrap.dedent(
     """
     import os, sys, threading, time
     from detsandbox import Sandbox
-    from detsandbox._backends._process import POOL
+    from detsandbox._backends._process import _PREFORK, POOL
 
     kept = [Sandbox(backend="process") for _ in range(2)]
     busy = Sandbox(backend="process")
@@ -223,6 +347,33 @@ def test_closing_a_sandbox_ends_its_worker() -> None:
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert not _alive(pid)
+
+
+# 3.12+ warns on fork() in a process with threads: here the zygotes' refill threads,
+# which the child drops without touching their locks.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_host_starts_its_own_zygote() -> None:
+    with Sandbox(backend="process") as sb:
+        sb.exec("x = 1\n")
+    parents = POOL.pids()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child must not take the parent's spares or talk to its zygote
+        try:
+            os.close(r)
+            with Sandbox(backend="process") as sb:
+                ok = sb.exec("x = 2\n")["x"] == 2 and POOL.pids() != parents
+            os.write(w, b"ok" if ok else b"no")
+        finally:
+            os._exit(0)
+    os.close(w)
+    got = os.read(r, 2)
+    os.close(r)
+    os.waitpid(pid, 0)
+    assert got == b"ok"
+    with Sandbox(backend="process") as sb:
+        assert sb.exec("x = 3\n")["x"] == 3
+    assert POOL.pids() == parents
 
 
 def test_shutdown_ends_the_zygotes() -> None:

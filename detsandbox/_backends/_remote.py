@@ -65,10 +65,11 @@ def _loads_safely(data: bytes) -> Any:
 _last_opening: tuple[Policy, list[str], str, dict[Any, Any], bytes] | None = None
 
 
-def _raw_environ() -> Any:
-    """os.environ's own dict of encoded entries where it has one: comparing that costs
-    about a microsecond, comparing os.environ itself (it decodes every entry) 70."""
-    return getattr(os.environ, "_data", os.environ)
+def _environ_key() -> dict[Any, Any]:
+    """What the environment is compared by: the dict os.environ keeps (bytes on
+    POSIX) compares in C, where os.environ itself decodes every entry (~100 µs)."""
+    data = getattr(os.environ, "_data", None)
+    return data if isinstance(data, dict) else dict(os.environ)
 
 
 def _opening(policy: Policy) -> bytes:
@@ -76,21 +77,21 @@ def _opening(policy: Policy) -> bytes:
     Policy costs tens of microseconds). Keyed by identity: equal replay policies may
     hold different journals."""
     global _last_opening
-    path, cwd, env, raw = sys.path, os.getcwd(), os.environ, _raw_environ()
+    path, cwd, env = sys.path, os.getcwd(), _environ_key()
     last = _last_opening
     if (
         last is not None
         and last[0] is policy
         and last[1] == path
         and last[2] == cwd
-        and last[3] == raw
+        and last[3] == env
     ):
         return last[4]
     # The environment too: a worker forked from a zygote started earlier sees
     # the host's environment as it is when the Sandbox is made, as a child
     # process would (a process worker applies it; an interpreter shares it).
-    data = pickle.dumps(("open", policy, list(path), cwd, dict(env)), _PROTOCOL)
-    _last_opening = (policy, list(path), cwd, dict(raw), data)
+    data = pickle.dumps(("open", policy, list(path), cwd, dict(os.environ)), _PROTOCOL)
+    _last_opening = (policy, list(path), cwd, dict(env), data)
     return data
 
 
@@ -129,6 +130,7 @@ class Remote:
 
     __slots__ = (
         "_generation",
+        "_learn",
         "_loads",
         "_lock",
         "_opening",
@@ -147,6 +149,8 @@ class Remote:
         self._worker: Worker | None = None
         self._generation = 0
         self._loads: Callable[[bytes], Any] = _loads_safely if policy.untrusted else pickle.loads
+        # A pool whose workers start fresh may compile exec'd sources ahead for them.
+        self._learn: Callable[[Policy, str, str], None] | None = getattr(pool, "learn", None)
         limits = policy.limits or Limits()
         # The Sandbox inside enforces the limits itself; a worker process is
         # also killed once the call runs clearly past its timeout.
@@ -155,9 +159,11 @@ class Remote:
         self._start()
 
     def _start(self) -> Worker:
-        # The opening message goes out with the first request, in one write.
-        self._opening = _opening(self._policy)
         self._worker = worker = self._pool.acquire(self._policy)
+        # The opening message goes out with the first request, in one write,
+        # unless the worker (a process spare) was sent this one while idle.
+        opening = _opening(self._policy)
+        self._opening = b"" if getattr(worker, "opened", None) is opening else opening
         return worker
 
     def request(self, request: tuple[Any, ...], *, timed: bool = False) -> Any:
@@ -272,7 +278,10 @@ class Remote:
     # -- the Sandbox API ----------------------------------------------------------------
 
     def exec(self, source: str, filename: str, name: str) -> dict[str, Any]:
-        return self.namespace(self.request(("exec", source, filename, name), timed=True))
+        namespace = self.namespace(self.request(("exec", source, filename, name), timed=True))
+        if self._learn is not None:
+            self._learn(self._policy, source, filename)
+        return namespace
 
     def import_module(self, name: str) -> RemoteModule:
         real, attrs = self.request(("import", name), timed=True)
