@@ -75,6 +75,12 @@ def unavailable(name: str) -> str | None:
 
 def choose(requested: str, policy: Policy) -> BackendInfo:
     """The backend for ``Sandbox(policy, backend=requested)``; raises if it cannot run."""
+    # Every remote Sandbox asks when it opens: the answer is made once per name.
+    return _choose(requested)
+
+
+@functools.cache
+def _choose(requested: str) -> BackendInfo:
     if requested not in BACKENDS:
         raise PolicyError(
             f"Sandbox(backend=...) must be one of {', '.join(map(repr, BACKENDS))}, "

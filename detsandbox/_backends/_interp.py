@@ -12,17 +12,21 @@ Facts it is built around (docs/backends.md has the sources):
   exit.
 * Nothing in the host can interrupt a running subinterpreter, so limits are
   the business of the Sandbox inside it (its in-process enforcement).
-* Each interpreter runs a request loop from a host thread of its own (it
-  holds its own GIL there); requests and replies are pickles over two pipes,
-  the same protocol as a worker process.
+
+How a request runs: the calling host thread puts the pickled request on the
+interpreter's inbound queue and enters the interpreter itself
+(``_interpreters.exec`` of one precompiled code object); the interpreter's
+request server answers on its outbound queue. No other
+thread is woken, so a round trip costs about as much as entering and leaving
+the interpreter (tens of microseconds), and two host threads in two
+interpreters run in parallel, each interpreter on its own GIL. The requests
+and replies are those of a worker process (:mod:`._protocol`).
 """
 
 from __future__ import annotations
 
 import atexit
-import contextlib
 import importlib
-import os
 import re
 import sys
 import threading
@@ -30,7 +34,7 @@ from typing import Any, Final
 
 from .._policy import Policy
 from ..errors import BackendError, BackendUnavailableError
-from ._protocol import Closed, Conn, Server
+from ._protocol import Closed, Server
 
 __all__ = ["POOL", "InterpreterPool", "unavailable"]
 
@@ -48,6 +52,15 @@ _WHY_NOT_312: Final = (
 
 _REFUSED: Final = re.compile(r"module (\S+) does not support loading in subinterpreters")
 
+# What the host execs in an interpreter for each request. A code object
+# crosses marshalled, which costs less than compiling source there each time;
+# the request itself goes by queue, cheaper than binding it in __main__.
+_REQUEST: Final = compile("_detsandbox_serve()\n", "<detsandbox request>", "exec")
+# _interpqueues: the item format (0: shareable objects as they are, here
+# bytes) and what becomes of an item whose interpreter is destroyed (1:
+# removed). 3.14 dropped the format argument; its defaults are used there (untested).
+_RAW, _REMOVE = 0, 1
+
 
 def unavailable() -> str | None:
     """Why the subinterpreter backend cannot run on this CPython, or None."""
@@ -57,6 +70,7 @@ def unavailable() -> str | None:
         return _WHY_NOT_312
     try:
         _api()
+        _queues()
     except ImportError:
         return "the subinterpreter backend needs CPython's _interpreters module (3.13+)"
     return None
@@ -67,52 +81,126 @@ def _api() -> Any:
     return importlib.import_module("_interpreters")
 
 
-class _Interpreter:
-    """One isolated interpreter, its request loop, and the host's end of its pipes."""
+def _queues() -> Any:
+    return importlib.import_module("_interpqueues")
 
-    def __init__(self, pool: InterpreterPool) -> None:
-        _interpreters = _api()
-        self._pool = pool
-        self.id = _interpreters.create("isolated")
-        to_sub_r, self._to_sub_w = os.pipe()
-        self._from_sub_r, from_sub_w = os.pipe()
-        self._sub_fds = (to_sub_r, from_sub_w)
-        self.conn = Conn(self._from_sub_r, self._to_sub_w)
-        self.failure: object = None
-        code = (
+
+def _new_queue() -> int:
+    if sys.version_info < (3, 14):
+        return int(_queues().create(0, _RAW, _REMOVE))
+    return int(_queues().create(0))
+
+
+class _Interpreter:
+    """One isolated interpreter with detsandbox imported and a request server ready."""
+
+    def __init__(self) -> None:
+        self._interpreters = interpreters = _api()
+        queues = _queues()
+        self._get, self._put = queues.get, queues.put
+        self.id: int = interpreters.create("isolated")
+        self.inbox, self.outbox = _new_queue(), _new_queue()
+        self.broken = False
+        boot = (
             f"import sys\nsys.path[:] = {list(sys.path)!r}\n"
             "from detsandbox._backends._interp import serve\n"
-            f"serve({to_sub_r}, {from_sub_w})\n"
+            f"_detsandbox_serve = serve({self.inbox}, {self.outbox})\n"
         )
-        self.thread = threading.Thread(
-            target=self._run, args=(code,), name=f"detsandbox-interp-{self.id}", daemon=True
-        )
-        self.thread.start()
+        excinfo = interpreters.exec(self.id, boot)
+        if excinfo is not None:
+            self.destroy()
+            raise BackendError(
+                f"could not start detsandbox in a subinterpreter: {excinfo.formatted}"
+            )
 
-    def _run(self, code: str) -> None:
-        _interpreters = _api()
-        self.failure = _interpreters.exec(self.id, code)
+    def request(self, first: bytes, data: bytes) -> bytes:
+        """Run one request (after ``first``, an opening, if given) on this thread."""
+        message = (first, data) if first else data
+        if sys.version_info < (3, 14):
+            self._put(self.inbox, message, _RAW, _REMOVE)
+        else:
+            self._put(self.inbox, message)
+        excinfo = self._interpreters.exec(self.id, _REQUEST)
+        if excinfo is not None:
+            # The server answers every error; this is the machinery itself failing.
+            self.broken = True
+            raise Closed(excinfo.formatted)
+        reply: bytes = self._get(self.outbox)[0]
+        return reply
+
+    def destroy(self) -> bool:
+        """Destroy the interpreter unless a host thread is still running code in it."""
+        try:
+            if self._interpreters.is_running(self.id):
+                return False
+            self._interpreters.destroy(self.id)
+        except self._interpreters.InterpreterNotFoundError:
+            pass
+        for queue in (self.inbox, self.outbox):
+            _queues().destroy(queue)
+        return True
+
+
+class _Lease:
+    """One interpreter lent to one Sandbox: the Worker its Remote talks to.
+
+    Given back when the Sandbox is done with it; a request after that (from
+    a host thread racing the Sandbox's close) finds the lease void and fails
+    instead of entering an interpreter that now serves someone else.
+    """
+
+    __slots__ = ("_busy", "_data", "_dropped", "_first", "_interp", "_lock", "_pool", "conn")
+
+    def __init__(self, pool: InterpreterPool, interp: _Interpreter) -> None:
+        self._pool = pool
+        self._interp: _Interpreter | None = interp
+        self._lock = threading.Lock()
+        self._busy = False
+        self._dropped = False
+        self._first = self._data = b""
+        self.conn = self
+
+    # -- the channel Remote sends and receives on -----------------------------------------
+
+    def send(self, data: bytes, first: bytes = b"") -> None:
+        self._first, self._data = first, data
+
+    def recv(self, timeout: float | None = None) -> bytes:
+        """The reply to the request sent last; it runs here, on the calling thread."""
+        with self._lock:
+            interp = self._interp
+            if interp is None:
+                raise Closed("this Sandbox gave its interpreter back")
+            self._busy = True
+        first, data, self._first, self._data = self._first, self._data, b"", b""
+        try:
+            return interp.request(first, data)
+        finally:
+            with self._lock:
+                self._busy = False
+                if self._dropped:
+                    self._give_back()
+
+    # -- the Worker protocol ----------------------------------------------------------------
 
     def release(self) -> None:
-        self._pool.give_back(self)
+        with self._lock:
+            if self._busy:
+                self._dropped = True  # given back when the running request ends
+            else:
+                self._give_back()
 
     def kill(self) -> None:
-        """Nothing can stop a running subinterpreter from outside."""
+        """Nothing can stop a running subinterpreter from outside: give it back once done."""
+        self.release()
 
     def exit_status(self) -> int | None:
         return None
 
-    def shutdown(self) -> None:
-        _interpreters = _api()
-        with contextlib.suppress(OSError):
-            self.conn.send(b"")
-        self.thread.join(5)
-        if self.thread.is_alive():
-            return  # still running sandboxed code: it cannot be destroyed
-        _interpreters.destroy(self.id)
-        for fd in (self._to_sub_w, self._from_sub_r, *self._sub_fds):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+    def _give_back(self) -> None:
+        interp, self._interp = self._interp, None
+        if interp is not None:
+            self._pool.give_back(interp)
 
 
 class InterpreterPool:
@@ -126,26 +214,34 @@ class InterpreterPool:
         self._idle: list[_Interpreter] = []
         self._registered = False
 
-    def acquire(self, policy: Policy) -> _Interpreter:
+    def acquire(self, policy: Policy) -> _Lease:
         with self._lock:
             if self._idle:
-                return self._idle.pop()
+                return _Lease(self, self._idle.pop())
             if not self._registered:
                 atexit.register(self.shutdown)
                 self._registered = True
-            try:
-                interp = _Interpreter(self)
-            except Exception as exc:
-                raise BackendError(f"could not create a subinterpreter: {exc!r}") from None
+        # Outside the lock: creating one takes milliseconds, and other threads
+        # may meanwhile take idle ones.
+        try:
+            interp = _Interpreter()
+        except BackendError:
+            raise
+        except Exception as exc:
+            raise BackendError(f"could not create a subinterpreter: {exc!r}") from None
+        with self._lock:
             self._all.append(interp)
-            return interp
+        return _Lease(self, interp)
 
     def give_back(self, interp: _Interpreter) -> None:
         with self._lock:
-            if interp.thread.is_alive() and interp in self._all:
+            if interp not in self._all:
+                return  # the pool was shut down meanwhile
+            if not interp.broken:
                 self._idle.append(interp)
-            elif interp in self._all:
-                self._all.remove(interp)
+                return
+            self._all.remove(interp)
+        interp.destroy()
 
     def size(self) -> tuple[int, int]:
         """(interpreters, idle ones), for tests and benchmarks."""
@@ -153,13 +249,17 @@ class InterpreterPool:
             return len(self._all), len(self._idle)
 
     def shutdown(self) -> None:
-        """Destroy every idle interpreter, newest first (3.13 crashes in creation order)."""
+        """Destroy every interpreter, newest first (3.13 crashes in creation order).
+
+        One that a host thread is still running code in cannot be destroyed;
+        it is left to the interpreter's own exit.
+        """
         with self._lock:
             doomed = list(reversed(self._all))
             self._all.clear()
             self._idle.clear()
         for interp in doomed:
-            interp.shutdown()
+            interp.destroy()
 
 
 POOL: Final = InterpreterPool()
@@ -169,9 +269,41 @@ POOL: Final = InterpreterPool()
 
 
 class _InterpServer(Server):
+    """A worker's Server that serves Sandbox after Sandbox, one at a time."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        # The last opening and what it held: a run of Sandboxes with one
+        # Policy sends the same bytes each time, and unpickling them (the
+        # Policy and the environment) costs more than the rest of a run.
+        self._last_opening = b""
+        self._opened: tuple[Any, ...] = ()
+
+    def open(self, opening: bytes) -> bytes | None:
+        """Start the next Sandbox; an error reply if the opening does not load."""
+        if opening != self._last_opening:
+            self._last_opening = b""
+            try:
+                request = self._load(opening)
+            except BaseException as exc:
+                self.sandbox = None
+                self.handles.clear()
+                return self._error(exc)
+            policy = request[1]
+            # A Policy is frozen, but its replay journal is not: a Sandbox
+            # that replays gets a Policy of its own.
+            if isinstance(policy, Policy) and policy.journal is None:
+                self._last_opening, self._opened = opening, request[1:]
+        else:
+            request = ("open", *self._opened)
+        self._open(*request[1:])
+        return None
+
     def _open(
         self, policy: Any, path: list[str], cwd: str, env: dict[str, str] | None = None
     ) -> None:
+        # Nothing of the Sandbox before may survive an opening that fails.
+        self.sandbox = None
         # The environment is the process's, shared with the host: never applied here.
         super()._open(policy, path, cwd)
         if self.failure is not None or not isinstance(policy, Policy):
@@ -197,21 +329,32 @@ class _InterpServer(Server):
         return super()._error(exc)
 
 
-def serve(rfd: int, wfd: int) -> None:
-    """The request loop of one interpreter; an empty message ends it."""
-    conn = Conn(rfd, wfd)
+def serve(inbox: int, outbox: int) -> Any:
+    """This interpreter's request handler: takes a request from ``inbox`` (bytes, or an
+    opening and a request) and puts the reply on ``outbox``, for the host to take."""
     server = _InterpServer()
-    try:
-        while True:
-            try:
-                data = conn.recv()
-            except Closed:
-                break
-            if not data:
-                break
-            reply = server.handle(data)
-            if reply is not None:
-                conn.send(reply)
-    finally:
-        server.sandbox = None
-        server.handles.clear()
+    queues = _queues()
+    get, put = queues.get, queues.put
+    handle = server.handle
+    if sys.version_info < (3, 14):
+
+        def reply(data: bytes) -> None:
+            put(outbox, data, _RAW, _REMOVE)
+
+    else:
+
+        def reply(data: bytes) -> None:
+            put(outbox, data)
+
+    def serve_one() -> None:
+        message = get(inbox)[0]
+        if type(message) is tuple:
+            error = server.open(message[0])
+            if error is not None:
+                reply(error)
+                return
+            message = message[1]
+        answer = handle(message)
+        reply(answer if answer is not None else b"")
+
+    return serve_one

@@ -19,7 +19,7 @@ from ..errors import (
     TransferError,
     WorkerCrashedError,
 )
-from ._protocol import Closed, Conn, RemoteModule, RemoteRef, dump_request
+from ._protocol import Closed, RemoteModule, RemoteRef, dump_request
 
 __all__ = ["Pool", "Remote", "Worker"]
 
@@ -95,10 +95,19 @@ def _opening(policy: Policy) -> bytes:
     return data
 
 
+class Channel(Protocol):
+    """How a Remote reaches its worker: a :class:`Conn`, or a subinterpreter's lease."""
+
+    def send(self, data: bytes, first: bytes = b"") -> None: ...
+
+    def recv(self, timeout: float | None = None) -> bytes: ...
+
+
 class Worker(Protocol):
     """One worker serving one Sandbox at a time."""
 
-    conn: Conn
+    @property
+    def conn(self) -> Channel: ...
 
     def release(self) -> None:
         """The Sandbox is done with this worker (it ends, or goes back to its pool)."""
