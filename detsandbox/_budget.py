@@ -391,10 +391,16 @@ def _act(window: _Window, action: int) -> None:
             limit = "memory"
         else:
             limit = "timeout"
-        frame = sys._current_frames().get(window.tid)
-        error = _error(window.what, limits, limit, _where(frame))
-        del frame
-        _trip(window, error)
+        if _tool is not None:
+            # Located by the stopped thread itself, at its first event: on
+            # 3.13.0 sys._current_frames() aborts the process while another
+            # thread runs in a subinterpreter (it makes their frames too).
+            where = _SOMEWHERE
+        else:
+            frame = sys._current_frames().get(window.tid)
+            where = _where(frame)
+            del frame
+        _trip(window, _error(window.what, limits, limit, where))
 
 
 def _open(window: _Window) -> None:
@@ -558,8 +564,30 @@ def _set_events() -> None:
 def _stop(window: _Window, code: CodeType) -> None:
     if window.exiting or code.co_filename.startswith(_PACKAGE_DIR):
         return
-    assert window.error is not None
-    raise _again(window.error)
+    raise _again(_located(window, sys._getframe(2)))  # 2: the frame of the event
+
+
+#: Where the watchdog's errors say they stopped until the stopped thread says.
+_SOMEWHERE: Final = "{somewhere}"
+
+
+def _located(window: _Window, frame: FrameType | None) -> ResourceLimitError:
+    """``window``'s error, located at ``frame`` if the watchdog could not say where."""
+    error = window.error
+    assert error is not None
+    message = error.args[0]
+    if _SOMEWHERE not in message:
+        return error
+    located = type(error)(
+        message.replace(_SOMEWHERE, _where(frame), 1), limit=error.limit, value=error.value
+    )
+    with _LOCK:  # every window _trip() gave it to: this one and those it is nested in
+        w: _Window | None = window
+        while w is not None:
+            if w.error is error:
+                w.error = located
+            w = w.outer
+    return located
 
 
 # JUMP, and PY_START/PY_RESUME of code that does not count depth, are enabled
@@ -706,7 +734,7 @@ class _Exhausted:
         if w is None or w.exiting:
             return  # the Sandbox's code run outside its calls is not governed
         if w.error is not None:
-            raise _again(w.error)
+            raise _again(_located(w, sys._getframe(1)))
         w.trip_here("instructions", sys._getframe(1))
 
 
@@ -775,11 +803,19 @@ class Meter:
         _close(window)
         if budget is not None:
             self._drain()
-        error = window.error
-        if error is None:
+        if window.error is None:
             if failure is not None:
                 raise failure
             return result
+        # Tripped with no event after it (a C call ran to the end): the
+        # innermost sandboxed frame the failure passed through, if any.
+        tb = failure.__traceback__ if failure is not None else None
+        frame = None
+        while tb is not None:
+            if MARKER in tb.tb_frame.f_builtins:
+                frame = tb.tb_frame
+            tb = tb.tb_next
+        error = _located(window, frame)
         if type(failure) is type(error) and failure.args == error.args:
             raise failure  # the limit's own error, with its traceback into sandboxed code
         tb = failure.__traceback__ if failure is not None else None

@@ -98,21 +98,6 @@ def tree(tmp_path: Path) -> Iterator[Tree]:
         _forget_host_modules(entry)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _no_subinterpreters_left_behind() -> Iterator[None]:
-    """Destroy pooled subinterpreters after each test module.
-
-    Known limit (docs/backends.md): on CPython 3.13.0, a resource limit that
-    fires in the main interpreter while a pooled subinterpreter is alive
-    corrupts memory, and the process aborts at exit. Modules that use the
-    subinterpreter backend leave none alive for the modules after them.
-    """
-    yield
-    interp = sys.modules.get("detsandbox._backends._interp")
-    if interp is not None:
-        interp.POOL.shutdown()
-
-
 # -- backends ---------------------------------------------------------------------------
 
 #: Every backend detsandbox offers on this CPython and platform, in-process first.

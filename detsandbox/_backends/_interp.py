@@ -209,7 +209,10 @@ class InterpreterPool:
     name = "subinterpreter"
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        # Re-entrant: a Sandbox left unclosed in a reference cycle is closed by
+        # its finalizer, which gives its interpreter back, and the collection
+        # that runs it can start inside any allocation made under this lock.
+        self._lock = threading.RLock()
         self._all: list[_Interpreter] = []
         self._idle: list[_Interpreter] = []
         self._registered = False
