@@ -330,7 +330,7 @@ def run_all(cfg: Config, only: set[str], *, verbose: bool) -> list[Row]:
             continue
         why = unavailable(backend)
         if why is not None:
-            rows.append(_skip_row(group, f"{what}: {why}"))
+            rows.append(_skip_row(group, what, why))
             continue
         t0 = perf_counter()
         print(f"  running {what} ...", end="", file=sys.stderr, flush=True)

@@ -1186,13 +1186,10 @@ def _error_row(row_id: str, what: str, exc: BaseException) -> Row:
     return Row(row_id, what, measured=message[:90], verdict="ERROR", data={"error": message})
 
 
-def _skip_row(row_id: str, what: str) -> Row:
-    return Row(
-        row_id,
-        what,
-        measured="temporalio not installed: pip install -e '.[bench]'",
-        verdict="SKIP",
-    )
+def _skip_row(
+    row_id: str, what: str, why: str = "temporalio not installed: pip install -e '.[bench]'"
+) -> Row:
+    return Row(row_id, what, measured=why, verdict="SKIP")
 
 
 GROUPS = ("1", "2", "3", "4", "5", "6", "7", "8")
