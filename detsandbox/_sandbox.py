@@ -29,7 +29,7 @@ from ._limits import NO_LIMITS
 from ._policy import Policy
 from ._rules import _MISSING, _lookup
 from ._run import Run
-from ._untrusted import Gate, allowed_modules
+from ._untrusted import Gate, WriteCache, allowed_modules
 from ._views import views_for
 from .errors import InvalidSourceError, PolicyError, SandboxError
 
@@ -145,6 +145,7 @@ class Sandbox:
         if policy.untrusted:
             gate = Gate(importer, allowed_modules(policy.passthrough, policy.deny))
             ns["__import__"] = gate.__import__
+            ns.update(WriteCache().builtins())
         else:
             ns["__import__"] = importer.__import__
         ns[MARKER] = self

@@ -39,7 +39,7 @@ from abc import ABCMeta
 from collections import Counter, OrderedDict, defaultdict, deque
 from collections.abc import Callable, Sequence
 from types import CodeType, FrameType, FunctionType, MappingProxyType, ModuleType, TracebackType
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES, RestrictingNodeTransformer
 
@@ -57,6 +57,7 @@ __all__ = [
     "UNTRUSTED",
     "Gate",
     "UntrustedModule",
+    "WriteCache",
     "make_builtins",
     "restrict",
 ]
@@ -381,21 +382,42 @@ class _Transformer(RestrictingNodeTransformer):
 class _Specialise(ast.NodeTransformer):
     """The last pass over RestrictedPython's tree.
 
-    * ``_getattr_(x, "name")`` back to ``x.name`` for a constant, harmless name.
+    * ``_getattr_(x, "name")`` back to ``x.name`` for a constant, harmless name,
+      and ``_getitem_(x, k)`` back to ``x[k]`` (the hook is ``operator.getitem``).
     * Every function and lambda starts with ``__ds_enter__()``, which refuses
       to run outside a Sandbox call: a ``__del__``, a callback or a generator
       that the host runs later, or the host calling the function directly.
+    * Inside functions, the write and in-place hooks get an inline fast path
+      (``_fast_write``, ``_fast_inplace``): a Python call per write would cost
+      more than the write.
     """
 
     def __init__(self, hot: frozenset[str]) -> None:
         self.guarded = _RISKY | hot
+        # Per enclosing scope: what _locals() found of a function, or None
+        # where fast paths are off (module and class bodies, lambdas,
+        # comprehensions).
+        self._scopes: list[_Locals | None] = [None]
 
     @staticmethod
     def _enter() -> ast.Call:
         return ast.Call(func=ast.Name(id=ENTER, ctx=ast.Load()), args=[], keywords=[])
 
+    def _opaque(self, node: ast.AST) -> ast.AST:
+        self._scopes.append(None)
+        try:
+            return self.generic_visit(node)
+        finally:
+            self._scopes.pop()
+
+    visit_ClassDef = visit_ListComp = visit_SetComp = visit_DictComp = _opaque
+
     def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
-        self.generic_visit(node)
+        self._scopes.append(_locals(node))
+        try:
+            self.generic_visit(node)
+        finally:
+            self._scopes.pop()
         body = node.body
         at = (
             1
@@ -418,7 +440,7 @@ class _Specialise(ast.NodeTransformer):
 
     def visit_GeneratorExp(self, node: ast.GeneratorExp) -> ast.AST:
         # Each item is made when the consumer asks: check before every one.
-        self.generic_visit(node)
+        self._opaque(node)
         check = ast.Compare(
             left=self._enter(), ops=[ast.Is()], comparators=[ast.Constant(value=None)]
         )
@@ -426,7 +448,7 @@ class _Specialise(ast.NodeTransformer):
         return node
 
     def visit_Lambda(self, node: ast.Lambda) -> ast.AST:
-        self.generic_visit(node)
+        self._opaque(node)
         # (__ds_enter__() or body): the check returns None.
         node.body = ast.copy_location(
             ast.BoolOp(op=ast.Or(), values=[self._enter(), node.body]), node.body
@@ -447,7 +469,201 @@ class _Specialise(ast.NodeTransformer):
         ):
             load = ast.Attribute(value=node.args[0], attr=node.args[1].value, ctx=ast.Load())
             return ast.copy_location(load, node)
+        if _is_call(node, "_getitem_", 2):
+            item = ast.Subscript(value=node.args[0], slice=node.args[1], ctx=ast.Load())
+            return ast.copy_location(item, node)
         return node
+
+    def _fast_write(self, node: ast.Attribute | ast.Subscript) -> ast.AST:
+        # _write_(obj).x = v, in a function, becomes
+        #     (t if type(t := obj) in writable else learn(t)).x = v
+        # The type test is a specialised C call and a set lookup, where the
+        # hook is a Python call. The object is tested and written through a
+        # fast local no other scope or thread can rebind in between: the
+        # temporary, or the object's own name if it is one.
+        self.generic_visit(node)
+        scope = self._scopes[-1]
+        if scope is None or not _is_call(node.value, "_write_", 1):
+            return node
+        call = node.value
+        assert isinstance(call, ast.Call)
+        obj = call.args[0]
+        if isinstance(obj, ast.Name) and obj.id in scope.containers:
+            node.value = obj  # a dict, list or set whatever path led here
+            return node
+        held: ast.expr
+        if isinstance(obj, ast.Name) and obj.id in scope.unshared:
+            held, name = obj, obj.id
+        else:
+            held, name = ast.NamedExpr(target=_name(_HELD, ast.Store()), value=obj), _HELD
+        node.value = ast.copy_location(
+            ast.IfExp(
+                test=_type_in(held, _WRITABLE),
+                body=_name(name),
+                orelse=ast.Call(func=_name(_LEARN), args=[_name(name)], keywords=[]),
+            ),
+            call,
+        )
+        return node
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
+        if isinstance(node.ctx, ast.Load):
+            return self.generic_visit(node)
+        return self._fast_write(node)
+
+    def visit_Subscript(self, node: ast.Subscript) -> ast.AST:
+        if isinstance(node.ctx, ast.Load):
+            return self.generic_visit(node)
+        return self._fast_write(node)
+
+    def visit_Assign(self, node: ast.Assign) -> ast.AST:
+        # x = _inplacevar_(op, x, y), RestrictedPython's x op= y, becomes
+        #     if type(x) in (immutable or container types): x op= y
+        #     else: x = _inplacevar_(op, x, y)
+        # so that CPython's own in-place paths (str +=, list +=) stay. Only
+        # for a fast local no other scope can rebind between test and use.
+        self.generic_visit(node)
+        scope = self._scopes[-1]
+        value = node.value
+        if (
+            scope is None
+            or len(node.targets) != 1
+            or not isinstance(target := node.targets[0], ast.Name)
+            or target.id not in scope.unshared
+            or not _is_call(value, "_inplacevar_", 3)
+        ):
+            return node
+        assert isinstance(value, ast.Call)
+        op, x, y = value.args
+        if not (
+            isinstance(op, ast.Constant)
+            and op.value in _INPLACE_OPS
+            and isinstance(x, ast.Name)
+            and x.id == target.id
+        ):
+            return node
+        augmented = ast.AugAssign(
+            target=_name(target.id, ast.Store()), op=_INPLACE_OPS[op.value](), value=y
+        )
+        fast = ast.If(
+            test=_type_in(_name(target.id), _INPLACE_SAFE),
+            body=[ast.copy_location(augmented, node)],
+            orelse=[node],
+        )
+        return ast.copy_location(fast, node)
+
+
+# Names the fast paths use; untrusted code cannot name them (a leading "_").
+_HELD: Final = "__ds_held__"
+_REAL_TYPE: Final = "__ds_realtype__"
+_WRITABLE: Final = "__ds_writable__"
+_LEARN: Final = "__ds_learn__"
+_INPLACE_SAFE: Final = "__ds_inplace__"
+
+_INPLACE_OPS: Final[dict[str, type[ast.operator]]] = {
+    "+=": ast.Add,
+    "-=": ast.Sub,
+    "*=": ast.Mult,
+    "/=": ast.Div,
+    "%=": ast.Mod,
+    "**=": ast.Pow,
+    "<<=": ast.LShift,
+    ">>=": ast.RShift,
+    "|=": ast.BitOr,
+    "^=": ast.BitXor,
+    "&=": ast.BitAnd,
+    "//=": ast.FloorDiv,
+    "@=": ast.MatMult,
+}
+
+_SCOPES: Final = (
+    ast.FunctionDef,
+    ast.AsyncFunctionDef,
+    ast.Lambda,
+    ast.ClassDef,
+    ast.ListComp,
+    ast.SetComp,
+    ast.DictComp,
+    ast.GeneratorExp,
+)
+
+
+def _name(name: str, ctx: ast.expr_context | None = None) -> ast.Name:
+    return ast.Name(id=name, ctx=ctx or ast.Load())
+
+
+def _is_call(node: ast.AST, hook: str, nargs: int) -> bool:
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == hook
+        and len(node.args) == nargs
+        and not node.keywords
+        and not any(isinstance(arg, ast.Starred) for arg in node.args)
+    )
+
+
+def _type_in(value: ast.expr, types: str) -> ast.Compare:
+    call = ast.Call(func=_name(_REAL_TYPE), args=[value], keywords=[])
+    return ast.Compare(left=call, ops=[ast.In()], comparators=[_name(types)])
+
+
+class _Locals(NamedTuple):
+    #: bound in the function, and only its own frame can rebind them
+    unshared: frozenset[str]
+    #: of those, the ones only ever bound to a dict, list or set display or
+    #: comprehension: always a container the code made
+    containers: frozenset[str]
+
+
+_DISPLAYS: Final = (ast.Dict, ast.List, ast.Set, ast.DictComp, ast.ListComp, ast.SetComp)
+
+
+def _locals(fn: ast.FunctionDef) -> _Locals:
+    """What the fast paths may assume of ``fn``'s local names.
+
+    Conservative: a name declared global or nonlocal, or mentioned at all in
+    a nested scope (which could make it a cell), is not unshared; a name
+    bound any other way than ``name = <display>`` (argument, loop or ``with``
+    target, ``del``, import, ``def``, ``except ... as``, augmented
+    assignment...) is not a container.
+    """
+    bound: set[str] = set()
+    shared: set[str] = set()
+    displayed: set[str] = set()
+    other = {a.arg for a in ast.walk(fn.args) if isinstance(a, ast.arg)}
+    todo: list[ast.AST] = list(fn.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, _SCOPES):
+            shared.update(n.id for n in ast.walk(node) if isinstance(n, ast.Name))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                other.add(node.name)
+            continue
+        if isinstance(node, (ast.Global, ast.Nonlocal)):
+            shared.update(node.names)
+        elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            bound.add(node.id)
+            other.add(node.id)
+        elif (
+            isinstance(node, ast.Assign)
+            and isinstance(node.value, _DISPLAYS)
+            and all(isinstance(t, ast.Name) for t in node.targets)
+        ):
+            names = [t.id for t in node.targets]  # type: ignore[attr-defined]
+            bound.update(names)
+            displayed.update(names)
+            todo.append(node.value)
+            continue
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            other.update((a.asname or a.name).partition(".")[0] for a in node.names)
+        elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and node.name:
+            other.add(node.name)
+        elif isinstance(node, ast.MatchMapping) and node.rest:
+            other.add(node.rest)
+        todo.extend(ast.iter_child_nodes(node))
+    unshared = frozenset(bound - shared)
+    return _Locals(unshared, frozenset(displayed - other) & unshared)
 
 
 def restrict(tree: ast.AST, filename: str, hot: frozenset[str]) -> ast.AST:
@@ -529,6 +745,45 @@ def _write_(
         advice="Untrusted code may write only to objects it created: instances of its own "
         "classes, lists, dicts and sets. Build a new object instead.",
     )
+
+
+_type_dict = _real_type.__dict__["__dict__"].__get__  # a class's own namespace, unhookable
+
+#: How many of the code's own classes a Sandbox remembers as writable.
+_LEARNED_MAX: Final = 64
+
+
+class WriteCache:
+    """The types one Sandbox's inline write checks pass (see ``_fast_write``).
+
+    It starts with the writable container types, and learns the code's own
+    classes the first time the full check passes an instance of one. It
+    holds the classes strongly, so it forgets them all once it holds
+    ``_LEARNED_MAX``: a class the code made and dropped stays alive only until
+    then, and a hot class is relearned at its next write.
+    """
+
+    __slots__ = ("types",)
+
+    def __init__(self) -> None:
+        self.types: set[type] = set(_WRITABLE_TYPES)
+
+    def learn(self, obj: object) -> object:
+        _write_(obj)  # refuses what the code may not write
+        cls = _real_type(obj)
+        # Only a class statement of the code puts the mark in a class's own
+        # namespace (ClassFactory): never a host class, never ``type``.
+        if _type_dict(cls).get(_OWN) is True:
+            types = self.types
+            if len(types) >= len(_WRITABLE_TYPES) + _LEARNED_MAX:
+                types.clear()
+                types.update(_WRITABLE_TYPES)
+            types.add(cls)
+        return obj
+
+    def builtins(self) -> dict[str, Any]:
+        """The names the inline checks of this Sandbox's code read."""
+        return {_WRITABLE: self.types, _LEARN: self.learn}
 
 
 def _check_name(name: object, verb: str) -> str:
@@ -703,6 +958,8 @@ def make_builtins(views: Views, trusted: dict[str, Any]) -> dict[str, Any]:
             "_print_": PrintCollector,
             "__metaclass__": ClassFactory(),
             ENTER: _enter,
+            _REAL_TYPE: _real_type,
+            _INPLACE_SAFE: _IMMUTABLE | _WRITABLE_TYPES,
             "__ds_attr__": trusted["__ds_attr__"],
             "__ds_type__": trusted["__ds_type__"],
         }
