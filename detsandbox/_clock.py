@@ -9,10 +9,11 @@ only move forward.
 from __future__ import annotations
 
 import threading
+from abc import ABC, abstractmethod
 from datetime import UTC, datetime
 from typing import Final, final
 
-__all__ = ["DEFAULT_START", "Clock", "to_epoch_ns"]
+__all__ = ["DEFAULT_START", "Clock", "LocalClock", "to_epoch_ns"]
 
 #: Where a deterministic run's wall clock starts unless the policy says otherwise.
 DEFAULT_START: Final = datetime(2000, 1, 1, tzinfo=UTC)
@@ -27,13 +28,55 @@ def to_epoch_ns(start: datetime | float) -> int:
     return round(start * 1_000_000_000)
 
 
-@final
-class Clock:
+class Clock(ABC):
     """One Sandbox's time: wall and monotonic, in nanoseconds, moved explicitly.
 
     The host reads it with :meth:`time` and :meth:`monotonic` and moves it
-    with :meth:`advance`; sandboxed code moves it by sleeping.
+    with :meth:`advance`; sandboxed code moves it by sleeping. ``Sandbox.clock``
+    is one of these on every backend: the clock itself in-process, a handle that
+    reads and moves the worker's clock on a remote backend.
     """
+
+    __slots__ = ()
+
+    @abstractmethod
+    def time_ns(self) -> int:
+        """Wall-clock time in epoch nanoseconds."""
+
+    @abstractmethod
+    def time(self) -> float:
+        """Wall-clock time in epoch seconds (what ``time.time()`` returns inside)."""
+
+    @abstractmethod
+    def monotonic_ns(self) -> int:
+        """Nanoseconds since the run started; never decreases."""
+
+    @abstractmethod
+    def monotonic(self) -> float:
+        """Seconds since the run started; never decreases."""
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward by ``seconds`` (refuses to move it back)."""
+        if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
+            raise TypeError(f"Clock.advance() takes seconds as a number, got {seconds!r}")
+        if seconds < 0:
+            raise ValueError(
+                f"Clock.advance() cannot move time backwards (got {seconds!r} seconds)"
+            )
+        self._advance(seconds)
+
+    @abstractmethod
+    def _advance(self, seconds: float) -> None:
+        """Move time forward by ``seconds``, which :meth:`advance` checked."""
+
+    def __repr__(self) -> str:
+        now = datetime.fromtimestamp(self.time(), UTC).isoformat()
+        return f"<detsandbox.Clock {now}, {self.monotonic():g}s elapsed>"
+
+
+@final
+class LocalClock(Clock):
+    """The clock itself, kept by a deterministic Sandbox's run."""
 
     __slots__ = ("_elapsed_ns", "_lock", "_start_ns", "elapsed_s", "now_ns", "now_s")
 
@@ -51,33 +94,18 @@ class Clock:
         self.elapsed_s = self._elapsed_ns / 1e9
 
     def time_ns(self) -> int:
-        """Wall-clock time in epoch nanoseconds."""
         return self._start_ns + self._elapsed_ns
 
     def time(self) -> float:
-        """Wall-clock time in epoch seconds (what ``time.time()`` returns inside)."""
         return (self._start_ns + self._elapsed_ns) / 1e9
 
     def monotonic_ns(self) -> int:
-        """Nanoseconds since the run started; never decreases."""
         return self._elapsed_ns
 
     def monotonic(self) -> float:
-        """Seconds since the run started; never decreases."""
         return self._elapsed_ns / 1e9
 
-    def advance(self, seconds: float) -> None:
-        """Move time forward by ``seconds`` (refuses to move it back)."""
-        if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
-            raise TypeError(f"Clock.advance() takes seconds as a number, got {seconds!r}")
-        if seconds < 0:
-            raise ValueError(
-                f"Clock.advance() cannot move time backwards (got {seconds!r} seconds)"
-            )
+    def _advance(self, seconds: float) -> None:
         with self._lock:
             self._elapsed_ns += round(seconds * 1_000_000_000)
             self._settle()
-
-    def __repr__(self) -> str:
-        now = datetime.fromtimestamp(self.time(), UTC).isoformat()
-        return f"<detsandbox.Clock {now}, {self.monotonic():g}s elapsed>"

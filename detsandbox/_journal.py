@@ -11,12 +11,15 @@ from __future__ import annotations
 import base64
 import copy
 import importlib
+import importlib.machinery
+import importlib.util
 import json
+import sys
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
-from types import CodeType
+from types import CodeType, FunctionType
 from typing import Any, Final, NamedTuple, final
 
 from .errors import JournalError
@@ -26,6 +29,8 @@ __all__ = ["FORMAT", "Event", "Journal", "decode", "detached", "encode", "summar
 #: Version of the JSON layout; bumped on any incompatible change.
 FORMAT: Final = 1
 _SUMMARY_MAX: Final = 120
+#: results that always pickle, and equal themselves after a round trip
+_ATOMS: Final = frozenset({type(None), bool, int, float, str, bytes})
 
 
 class Event(NamedTuple):
@@ -181,10 +186,7 @@ def decode(data: Any) -> Any:
         return dt
     if "structseq" in data:
         module, qualname = data["structseq"]
-        kind: Any = importlib.import_module(module)
-        for part in qualname.split("."):
-            kind = getattr(kind, part)
-        return kind(decode(data["values"]))
+        return _struct_sequence(str(module), str(qualname))(decode(data["values"]))
     if "date" in data:
         return date.fromisoformat(data["date"])
     if "uuid" in data:
@@ -194,6 +196,51 @@ def decode(data: Any) -> Any:
     if "unencodable" in data:
         return _Unencodable(data["unencodable"])
     raise JournalError(f"journal holds a result detsandbox cannot read: {data!r}")
+
+
+def _struct_sequence(module: str, qualname: str) -> type:
+    """The struct sequence type ``module.qualname`` (``os.stat_result``...).
+
+    A journal may come from a file or from a worker running untrusted code, so
+    it names nothing else: no other class is called, no module attribute hook
+    runs, and a module not loaded yet is imported only if it is written in C
+    (as every struct sequence is), so reading a journal runs no Python code.
+    """
+    found: Any = sys.modules.get(module)
+    if found is None and _c_module(module):
+        found = importlib.import_module(module)
+    for part in qualname.split("."):
+        found = getattr(found, "__dict__", {}).get(part)
+    if not _is_struct_sequence(found):
+        raise JournalError(
+            f"journal holds a {module}.{qualname} result, which is not a struct sequence "
+            "this process has (such as os.stat_result); detsandbox rebuilds nothing else"
+        )
+    return found  # type: ignore[no-any-return]
+
+
+def _c_module(name: str) -> bool:
+    """Whether ``name`` is a top-level module built into Python or a C extension."""
+    if "." in name or not name.isidentifier():
+        return False
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return False
+    origin = spec.origin if spec is not None else None
+    return origin is not None and (
+        origin == "built-in" or origin.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
+    )
+
+
+def _is_struct_sequence(kind: object) -> bool:
+    """A struct sequence type made in C: calling it runs no Python code."""
+    if type(kind) is not type or kind.__bases__ != (tuple,):
+        return False
+    attrs = vars(kind)
+    return type(attrs.get("n_sequence_fields")) is int and not any(
+        isinstance(v, (FunctionType, staticmethod, classmethod, property)) for v in attrs.values()
+    )
 
 
 @final
@@ -243,11 +290,43 @@ class Journal:
         return tuple(_new_event(Event, e) for e in self._settle())
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Pickled settled: code objects (recorded locations) do not pickle.
-        return (
-            _rebuild_journal,
-            (self.seed, self.start_ns, self.timezone, [tuple(e) for e in self._settle()]),
-        )
+        # Pickled settled (code objects, the recorded locations, do not pickle),
+        # and with each result that cannot pickle in its JSON form.
+        from ._backends._protocol import crosses
+
+        return (_rebuild_journal, self._portable(crosses))
+
+    def _portable(self, crosses: Callable[[object], bool]) -> tuple[Any, ...]:
+        """What :func:`_rebuild_journal` makes this journal again from, elsewhere.
+
+        A result for which ``crosses`` is false (an instance of a class defined
+        in a Sandbox, which no other process can rebuild) travels in its JSON
+        form, and arrives as after a round trip through :meth:`to_json`; so the
+        journal that arrives is equal to this one. Plain atoms are not tested.
+        """
+        events = self._settle()
+        sent: list[tuple[Any, ...]] | None = None
+        encoded: list[int] = []
+        for i, event in enumerate(events):
+            result = event[2]
+            if type(result) in _ATOMS or crosses(result):
+                continue
+            if sent is None:
+                sent = list(events)
+            sent[i] = (event[0], event[1], encode(result), event[3])
+            encoded.append(i)
+        head = (self.seed, self.start_ns, self.timezone)
+        if sent is None:
+            return (*head, list(events))
+        return (*head, sent, tuple(encoded))
+
+    def __copy__(self) -> Journal:
+        return _rebuild_journal(self.seed, self.start_ns, self.timezone, list(self._settle()))
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Journal:
+        # Not through __reduce__, which would turn unpicklable results into JSON.
+        events = copy.deepcopy(self._settle(), memo)
+        return _rebuild_journal(self.seed, self.start_ns, self.timezone, events)
 
     @property
     def start(self) -> datetime:
@@ -314,9 +393,18 @@ class Journal:
 
 
 def _rebuild_journal(
-    seed: int, start_ns: int, timezone: str, events: list[tuple[Any, ...]]
+    seed: int,
+    start_ns: int,
+    timezone: str,
+    events: list[tuple[Any, ...]],
+    encoded: tuple[int, ...] = (),
 ) -> Journal:
+    """The journal :meth:`Journal._portable` described; ``encoded`` lists the
+    events whose result is in its JSON form."""
     journal = Journal(seed=seed, start_ns=start_ns, timezone=timezone)
+    for i in encoded:
+        event = events[i]
+        events[i] = (event[0], event[1], decode(event[2]), event[3])
     journal._events = events
     journal._settled = len(events)
     return journal

@@ -16,7 +16,7 @@ from datetime import UTC, tzinfo
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Final, final
 
-from ._clock import Clock, to_epoch_ns
+from ._clock import LocalClock, to_epoch_ns
 from ._guards import location, location_of
 from ._journal import Event, Journal, _Unencodable, detached, summarize
 from ._ordered import StableIds
@@ -105,7 +105,7 @@ class Run:
             if self.recording and self.journal is not None
             else _no_record
         )
-        self.clock = Clock(start_ns)
+        self.clock = LocalClock(start_ns)
         self.tz = load_timezone(self.tz_name)
         self.rng = random.Random(derive_seed(self.seed, "random", 0))
         self._counters: dict[str, int] = {}

@@ -17,7 +17,7 @@ import weakref
 from collections.abc import Callable, Mapping
 from importlib.machinery import ModuleSpec
 from types import MappingProxyType, ModuleType, TracebackType
-from typing import TYPE_CHECKING, Any, ParamSpec, Self, TypeVar, cast, final, overload
+from typing import TYPE_CHECKING, Any, ParamSpec, Self, TypeVar, final, overload
 
 from . import _compile, _source
 from ._budget import Meter
@@ -115,6 +115,7 @@ class Sandbox:
         "_meter",
         "_policy",
         "_remote",
+        "_remote_clock",
         "_run",
         "_views",
     )
@@ -161,10 +162,14 @@ class Sandbox:
 
     def _open_remote(self, backend: str) -> None:
         from ._backends import open_remote
+        from ._backends._remote import RemoteClock
 
         info = self._choose()
         self._run = None
         self._remote = remote = open_remote(info.name, self._policy)
+        # One clock object per Sandbox, as in-process; a strict Sandbox has none.
+        strict = self._policy.mode == "strict"
+        self._remote_clock: RemoteClock | None = None if strict else RemoteClock(self)
         weakref.finalize(self, remote.close)
 
     # -- public API ---------------------------------------------------------
@@ -192,10 +197,11 @@ class Sandbox:
         remote backend it reads and moves the worker's clock.
         """
         if self._remote is not None:
-            self._remote_deterministic("clock.__repr__", ())  # raises in strict mode
-            from ._backends._remote import RemoteClock
-
-            return cast(Clock, RemoteClock(self._remote))
+            self._check_open()
+            clock = self._remote_clock
+            if clock is None:
+                raise self._not_deterministic("clock")
+            return clock
         return self._deterministic("clock").clock
 
     @property
@@ -209,10 +215,14 @@ class Sandbox:
     def journal(self) -> Journal:
         """The journal being recorded (``record=True``) or replayed.
 
-        On a remote backend, a copy of the worker's journal as it is now.
+        On a remote backend, a copy of the worker's journal as it is now: a
+        result that cannot cross into the host (an instance of a class the
+        Sandbox defined) arrives as its JSON form, as after a round trip through
+        :meth:`Journal.to_json`, so the copy is equal to the journal.
         """
         if self._remote is not None:
-            return cast(Journal, self._remote_deterministic("journal"))
+            self._check_open()
+            return self._remote.journal()
         journal = self._deterministic("journal").journal
         if journal is None:
             raise SandboxError(
@@ -262,11 +272,14 @@ class Sandbox:
 
     def _deterministic(self, what: str) -> Run:
         if self._run is None:
-            raise SandboxError(
-                f"Sandbox.{what} exists in deterministic and replay mode, not in "
-                f"{self._policy.mode!r} mode: use Policy.deterministic()"
-            )
+            raise self._not_deterministic(what)
         return self._run
+
+    def _not_deterministic(self, what: str) -> SandboxError:
+        return SandboxError(
+            f"Sandbox.{what} exists in deterministic and replay mode, not in "
+            f"{self._policy.mode!r} mode: use Policy.deterministic()"
+        )
 
     @property
     def modules(self) -> Mapping[str, ModuleType]:

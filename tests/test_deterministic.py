@@ -734,12 +734,6 @@ def test_the_clock_moves_only_when_the_host_advances_it_or_the_code_sleeps(backe
     assert (sb.clock.time_ns(), sb.clock.monotonic_ns()) == (946684861_500_000_000, 61_500_000_000)
 
 
-@pytest.mark.xfail_backend(
-    "process",
-    "subinterpreter",
-    reason="backend bug: a remote Sandbox.clock is a new RemoteClock on every access, "
-    "not a detsandbox.Clock (the annotation says Clock)",
-)
 def test_the_clock_is_one_clock_object(backend: str) -> None:
     sb = Sandbox(Policy.deterministic(), backend=backend)
     assert isinstance(sb.clock, Clock)

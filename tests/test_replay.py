@@ -332,12 +332,6 @@ def stable_journal(backend: str = "inprocess") -> str:
     return journal.to_json()
 
 
-@pytest.mark.xfail_backend(
-    "process",
-    "subinterpreter",
-    reason="backend bug: Sandbox.journal raises a raw PicklingError when an event holds an "
-    "instance of a class defined in the Sandbox (here an Enum member)",
-)
 def test_the_same_code_and_seed_give_byte_identical_journals_in_process(backend: str) -> None:
     journals = {stable_journal(backend) for _ in range(10)}
     assert journals == {stable_journal()}
@@ -455,12 +449,6 @@ def test_a_result_json_cannot_hold_is_kept_as_its_type_name() -> None:
     assert again.to_json() == journal.to_json()
 
 
-@pytest.mark.xfail_backend(
-    "process",
-    "subinterpreter",
-    reason="backend bug: Sandbox.journal raises a raw PicklingError when an event holds an "
-    "instance of a class defined in the Sandbox (here an Enum member)",
-)
 def test_a_recorded_journal_round_trips(backend: str) -> None:
     journal, _ = recorded(backend, STABLE, call="wf", args=("ada",))
     text = journal.to_json()

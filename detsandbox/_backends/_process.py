@@ -421,7 +421,7 @@ def _warm(environ: dict[str, str]) -> None:
         server.handle(pickle.dumps(("open", policy, list(sys.path), os.getcwd(), environ)))
         server.handle(pickle.dumps(("exec", source, "<warm>", "__main__")))
         server.handle(pickle.dumps(("call", "json:dumps", ([1],), {})))
-        server.handle(pickle.dumps(("attr", "journal", None)))
+        server.handle(pickle.dumps(("journal",)))
         server.handle(pickle.dumps(("close",)))
 
 

@@ -31,7 +31,7 @@ from ..errors import TransferError
 if TYPE_CHECKING:
     from .._sandbox import Sandbox
 
-__all__ = ["Conn", "RemoteModule", "RemoteRef", "Server"]
+__all__ = ["Conn", "RemoteModule", "RemoteRef", "Server", "crosses"]
 
 _HEADER: Final = struct.Struct("!Q")
 _PACKAGE_DIR: Final = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
@@ -346,6 +346,8 @@ class Server:
             for part in path.split("."):
                 obj = getattr(obj, part)
             return obj(*call_args) if call_args is not None else obj
+        if op == "journal":
+            return self._export_journal(sandbox)
         if op == "modules":
             return sorted(sandbox.modules)
         raise RuntimeError(f"unknown request {op!r}")
@@ -387,6 +389,17 @@ class Server:
                 out[name] = ref
         return out
 
+    def _export_journal(self, sandbox: Sandbox) -> bytes:
+        """The Sandbox's journal as the host rebuilds it (see Journal._portable).
+
+        A result that does not cross (an Enum member of a class the Sandbox
+        defined; for an untrusted Sandbox, anything off the host's allow-list)
+        goes in its JSON form, so the host's copy is equal to the journal.
+        """
+        journal = sandbox.journal
+        check = _crosses_safely if sandbox.policy.untrusted else crosses
+        return _dumps(journal._portable(check))
+
     def _error(self, exc: BaseException) -> bytes:
         from .._sandbox import _clean_traceback
 
@@ -408,3 +421,23 @@ def _dumps(value: object) -> bytes:
     buffer = io.BytesIO()
     _WorkerPickler(buffer, _PROTOCOL).dump(value)
     return buffer.getvalue()
+
+
+def crosses(value: object) -> bool:
+    """Whether ``value`` pickles, naming no class or function that only a Sandbox has."""
+    try:
+        _dumps(value)
+    except Exception:
+        return False
+    return True
+
+
+def _crosses_safely(value: object) -> bool:
+    """Whether ``value`` crosses into a host that rebuilds it with the allow-list."""
+    from ._remote import _loads_safely
+
+    try:
+        _loads_safely(_dumps(value))
+    except Exception:
+        return False
+    return True

@@ -8,9 +8,12 @@ import os
 import pickle
 import sys
 import threading
+import weakref
 from collections.abc import Callable
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol, final
 
+from .._clock import Clock
+from .._journal import Journal, _rebuild_journal
 from .._limits import Limits
 from .._policy import Policy
 from ..errors import (
@@ -21,7 +24,10 @@ from ..errors import (
 )
 from ._protocol import Closed, RemoteModule, RemoteRef, dump_request
 
-__all__ = ["Pool", "Remote", "Worker"]
+if TYPE_CHECKING:
+    from .._sandbox import Sandbox
+
+__all__ = ["Pool", "Remote", "RemoteClock", "Worker"]
 
 _PROTOCOL: Final = pickle.HIGHEST_PROTOCOL
 
@@ -297,6 +303,19 @@ class Remote:
     def attr(self, path: str, args: tuple[Any, ...] | None = None) -> Any:
         return self.request(("attr", path, args))
 
+    def journal(self) -> Journal:
+        """A copy of the worker's journal, equal to it (see Journal._portable)."""
+        data = self.request(("journal",))
+        try:
+            journal = _rebuild_journal(*self._loads(data))
+        except Exception as exc:
+            raise TransferError(
+                f"the journal the {self.backend} worker sent cannot be rebuilt in the host "
+                f"({exc}); detsandbox's worker sends no such journal, so sandboxed code may "
+                "have tampered with it: close this Sandbox and distrust what it returned"
+            ) from None
+        return journal
+
     def close(self) -> None:
         if not self._lock.acquire(blocking=False):
             # A call is running on another thread (or the host is exiting
@@ -315,28 +334,43 @@ class Remote:
             self._lock.release()
 
 
-class RemoteClock:
-    """``Sandbox.clock`` of a remote Sandbox: reads and moves the worker's clock."""
+@final
+class RemoteClock(Clock):
+    """``Sandbox.clock`` of a remote Sandbox: reads and moves the worker's clock.
 
-    __slots__ = ("_remote",)
+    Made once per Sandbox; it holds the Sandbox weakly (a clock kept past its
+    Sandbox must not keep the worker), and raises as the Sandbox does once closed.
+    """
 
-    def __init__(self, remote: Remote) -> None:
-        self._remote = remote
+    __slots__ = ("_sandbox",)
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self._sandbox = weakref.ref(sandbox)
+
+    def _ask(self, what: str, args: tuple[Any, ...]) -> Any:
+        sandbox = self._sandbox()
+        if sandbox is None:
+            raise SandboxError(
+                "this clock's Sandbox was garbage-collected, which closed it and gave its "
+                "worker back: keep a reference to the Sandbox while you use its clock"
+            )
+        return sandbox._remote_deterministic(what, args)
 
     def time_ns(self) -> int:
-        return int(self._remote.attr("clock.time_ns", ()))
+        return int(self._ask("clock.time_ns", ()))
 
     def time(self) -> float:
-        return float(self._remote.attr("clock.time", ()))
+        return float(self._ask("clock.time", ()))
 
     def monotonic_ns(self) -> int:
-        return int(self._remote.attr("clock.monotonic_ns", ()))
+        return int(self._ask("clock.monotonic_ns", ()))
 
     def monotonic(self) -> float:
-        return float(self._remote.attr("clock.monotonic", ()))
+        return float(self._ask("clock.monotonic", ()))
 
-    def advance(self, seconds: float) -> None:
-        self._remote.attr("clock.advance", (seconds,))
+    def _advance(self, seconds: float) -> None:
+        self._ask("clock.advance", (seconds,))
 
     def __repr__(self) -> str:
-        return str(self._remote.attr("clock.__repr__", ()))
+        # The worker's own repr, in one request rather than two reads.
+        return str(self._ask("clock.__repr__", ()))
