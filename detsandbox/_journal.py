@@ -296,28 +296,29 @@ class Journal:
 
         return (_rebuild_journal, self._portable(crosses))
 
-    def _portable(self, crosses: Callable[[object], bool]) -> tuple[Any, ...]:
+    def _portable(self, crosses: Callable[[object], bool] | None) -> tuple[Any, ...]:
         """What :func:`_rebuild_journal` makes this journal again from, elsewhere.
 
         A result for which ``crosses`` is false (an instance of a class defined
         in a Sandbox, which no other process can rebuild) travels in its JSON
         form, and arrives as after a round trip through :meth:`to_json`; so the
-        journal that arrives is equal to this one. Plain atoms are not tested.
+        journal that arrives is equal to this one. Plain atoms are not tested;
+        with no ``crosses``, nothing is.
         """
         events = self._settle()
-        sent: list[tuple[Any, ...]] | None = None
-        encoded: list[int] = []
-        for i, event in enumerate(events):
-            result = event[2]
-            if type(result) in _ATOMS or crosses(result):
-                continue
-            if sent is None:
-                sent = list(events)
-            sent[i] = (event[0], event[1], encode(result), event[3])
-            encoded.append(i)
         head = (self.seed, self.start_ns, self.timezone)
-        if sent is None:
+        if crosses is None:
             return (*head, list(events))
+        tested = [i for i, event in enumerate(events) if type(event[2]) not in _ATOMS]
+        if not tested or crosses([events[i][2] for i in tested]):
+            return (*head, list(events))  # all at once, as is usual
+        sent = list(events)
+        encoded = []
+        for i in tested:
+            event = events[i]
+            if not crosses(event[2]):
+                sent[i] = (event[0], event[1], encode(event[2]), event[3])
+                encoded.append(i)
         return (*head, sent, tuple(encoded))
 
     def __copy__(self) -> Journal:

@@ -7,6 +7,10 @@ starts from a clean worker.
 
 from __future__ import annotations
 
+import gc
+import os
+import pathlib
+import pickle
 import re
 import traceback
 
@@ -14,6 +18,7 @@ import pytest
 from conftest import Tree
 
 from detsandbox import (
+    Clock,
     Policy,
     RemoteModule,
     RemoteRef,
@@ -234,3 +239,102 @@ def test_the_allow_list_refuses_host_functions() -> None:
         with pytest.raises(pickle.UnpicklingError, match="is not on the list"):
             _loads_safely(payload)
     assert _loads_safely(pickle.dumps({"a": (1, 2.5, b"x", None)})) == {"a": (1, 2.5, b"x", None)}
+
+
+# -- the clock and the journal -----------------------------------------------------------
+
+
+def test_the_clock_is_one_object_that_reads_the_worker(remote: str) -> None:
+    sb = Sandbox(Policy.deterministic(), backend=remote)
+    clock = sb.clock
+    assert isinstance(clock, Clock) and sb.clock is clock
+    sb.exec("import time\ntime.sleep(2)\n")
+    assert (clock.monotonic_ns(), repr(clock)) == (
+        2_000_000_000,
+        "<detsandbox.Clock 2000-01-01T00:00:02+00:00, 2s elapsed>",
+    )
+    sb.close()
+    with pytest.raises(SandboxError) as info:
+        clock.time()
+    assert str(info.value) == "this Sandbox is closed; create a new Sandbox()"
+    with pytest.raises(SandboxError):
+        sb.clock  # noqa: B018
+
+
+def test_a_clock_kept_past_its_sandbox_does_not_keep_the_worker(remote: str) -> None:
+    clock = Sandbox(Policy.deterministic(), backend=remote).clock
+    gc.collect()
+    with pytest.raises(SandboxError) as info:
+        clock.advance(1)
+    assert str(info.value) == (
+        "this clock's Sandbox was garbage-collected, which closed it and gave its worker "
+        "back: keep a reference to the Sandbox while you use its clock"
+    )
+
+
+class _Rogue:
+    """A pool whose one worker answers every request with ``payload``: a worker
+    that sandboxed code took over."""
+
+    name = "process"
+
+    def __init__(self, payload: bytes) -> None:
+        self._reply = pickle.dumps(("ok", payload))
+
+    def acquire(self, policy: Policy) -> _Rogue:
+        return self
+
+    @property
+    def conn(self) -> _Rogue:
+        return self
+
+    def send(self, data: bytes, first: bytes = b"") -> None:
+        pass
+
+    def recv(self, timeout: float | None = None) -> bytes:
+        return self._reply
+
+    def release(self) -> None:
+        pass
+
+    def kill(self) -> None:
+        pass
+
+    def exit_status(self) -> int | None:
+        return None
+
+
+class _Touch:
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (os.system, (f"touch {self.path}",))
+
+
+def test_a_journal_from_a_rogue_worker_runs_nothing_in_the_host(tmp_path: pathlib.Path) -> None:
+    from detsandbox._backends._remote import Remote
+
+    marker = tmp_path / "ran"
+    popen = {"structseq": ["subprocess", "Popen"], "values": {"tuple": [["touch", str(marker)]]}}
+    rogue = [
+        (
+            pickle.dumps((0, 0, "UTC", [("os.uname", "", popen, "wf.py:1")], (0,))),
+            "journal holds a subprocess.Popen result, which is not a struct sequence this "
+            "process has (such as os.stat_result); detsandbox rebuilds nothing else",
+        ),
+        (
+            pickle.dumps((0, 0, "UTC", [("f", "", _Touch(str(marker)), "wf.py:1")])),
+            "posix.system is not on the list of what an untrusted Sandbox may return",
+        ),
+    ]
+    policy = Policy.deterministic(record=True, untrusted=True)
+    for payload, why in rogue:
+        with pytest.raises(TransferError) as info:
+            Remote(_Rogue(payload), policy, hard_timeout=False).journal()
+        assert str(info.value) == (
+            f"the journal the process worker sent cannot be rebuilt in the host ({why}); "
+            "detsandbox's worker sends no such journal, so sandboxed code may have tampered "
+            "with it: close this Sandbox and distrust what it returned"
+        )
+    assert not marker.exists()

@@ -11,6 +11,7 @@ NondeterminismError showing both calls with their locations.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import math
@@ -463,6 +464,118 @@ def test_a_recorded_journal_round_trips(backend: str) -> None:
         else:
             assert after == before
             assert type(after.result) is type(before.result)
+
+
+MIXED = """\
+import decimal, enum, random, time
+class Tier(enum.Enum):
+    GOLD = 1
+def wf():
+    random.choice([Tier.GOLD])
+    random.sample([Tier.GOLD, 7], 2)
+    random.choice([decimal.Decimal('1.5')])
+    time.localtime()
+"""
+
+
+@pytest.mark.parametrize("untrusted", [False, True], ids=["trusted", "untrusted"])
+def test_a_remote_journal_equals_the_recorded_one(backend: str, untrusted: bool) -> None:
+    def journal_of(backend: str) -> Journal:
+        sb = Sandbox(Policy.deterministic(record=True, untrusted=untrusted), backend=backend)
+        sb.call(sb.exec(MIXED, filename="wf.py")["wf"])
+        return sb.journal
+
+    here, there = journal_of("inprocess"), journal_of(backend)
+    assert there == here and there.to_json() == here.to_json()
+    assert [e[:2] + e[3:] for e in there] == [e[:2] + e[3:] for e in here]
+    gold, sampled, decimal, localtime = (e.result for e in there)
+    if remote(backend):
+        # A Tier exists only in the Sandbox: it crosses in its JSON form.
+        assert (repr(gold), repr(sampled)) == ("<unencodable Tier>", "[7, <unencodable Tier>]")
+    else:
+        assert (repr(gold), repr(sampled)) == ("<Tier.GOLD: 1>", "[7, <Tier.GOLD: 1>]")
+    # What the host can rebuild keeps its type (a struct_time is off an untrusted
+    # Sandbox's allow-list, so it crosses in its JSON form, which keeps it too).
+    assert (repr(decimal), type(localtime)) == ("Decimal('1.5')", time.struct_time)
+    assert localtime == time.gmtime(START)
+
+
+def test_a_journal_pickles_what_cannot_pickle_in_its_json_form() -> None:
+    journal, _ = recorded("inprocess", MIXED, call="wf")
+    again = pickle.loads(pickle.dumps(journal))
+    assert again == journal
+    assert [repr(e.result) for e in again][:3] == [
+        "<unencodable Tier>",
+        "[7, <unencodable Tier>]",
+        "Decimal('1.5')",
+    ]
+    # A copy is not a pickle: it keeps the Sandbox's own objects.
+    for copied in (copy.copy(journal), copy.deepcopy(journal)):
+        assert copied == journal and copied is not journal
+        assert copied[0].result is journal[0].result
+        copied.append(Event("f", "", 1, "wf.py:1"))
+        assert len(copied) == 5 and len(journal) == 4
+
+
+def test_a_journal_holding_sandbox_objects_replays_on_every_backend(backend: str) -> None:
+    source = "import enum, random\nclass T(enum.Enum):\n    A = 1\nr = random.choice([T.A]).name\n"
+    journal, _ = recorded("inprocess", source)
+    sb = Sandbox(Policy.replay(journal), backend=backend)
+    assert sb.exec(source, filename="wf.py")["r"] == "A"
+    sb.finish_replay()
+    assert sb.journal == journal
+
+
+def _structseq_journal(module: str, qualname: str) -> str:
+    result = {"structseq": [module, qualname], "values": {"tuple": [["echo", "hi"]]}}
+    return json.dumps(
+        {
+            "detsandbox_journal": 1,
+            "seed": 0,
+            "start_ns": 0,
+            "timezone": "UTC",
+            "events": [["os.uname", "", result, "wf.py:1"]],
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("module", "qualname"),
+    [
+        pytest.param("subprocess", "Popen", id="a class"),
+        pytest.param("os", "system", id="a function"),
+        pytest.param("builtins", "tuple", id="tuple itself"),
+        pytest.param("os", "path.join", id="a dotted path"),
+        pytest.param("antigravity", "x", id="a module written in Python"),
+        pytest.param("no_such_module", "x", id="a missing module"),
+    ],
+)
+def test_a_journal_rebuilds_only_struct_sequences(module: str, qualname: str) -> None:
+    import subprocess
+
+    loaded = set(sys.modules)
+    with pytest.raises(JournalError) as info:
+        Journal.from_json(_structseq_journal(module, qualname))
+    assert str(info.value) == (
+        f"malformed detsandbox journal: JournalError('journal holds a {module}.{qualname} "
+        "result, which is not a struct sequence this process has (such as os.stat_result); "
+        "detsandbox rebuilds nothing else')"
+    )
+    assert set(sys.modules) == loaded  # nothing was imported to find out
+    assert subprocess.Popen is not None
+
+
+def test_a_journal_imports_the_c_module_of_a_struct_sequence() -> None:
+    text = _structseq_journal("resource", "struct_rusage").replace(
+        '[["echo", "hi"]]', json.dumps(list(range(16)))
+    )
+    code = (
+        "import sys\nfrom detsandbox import Journal\nprint('resource' in sys.modules)\n"
+        f"print(Journal.from_json({text!r})[0].result)\n"
+    )
+    loaded, result = run_child(code).splitlines()
+    assert loaded == "False"  # a fresh process: reading the journal imports it
+    assert result.startswith("resource.struct_rusage(ru_utime=0, ru_stime=1, ru_maxrss=2,")
 
 
 def test_the_journal_api(backend: str) -> None:
