@@ -31,7 +31,7 @@ from ..errors import TransferError
 if TYPE_CHECKING:
     from .._sandbox import Sandbox
 
-__all__ = ["Conn", "RemoteModule", "RemoteRef", "Server", "crosses"]
+__all__ = ["Conn", "RemoteModule", "RemoteRef", "Server"]
 
 _HEADER: Final = struct.Struct("!Q")
 _PACKAGE_DIR: Final = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
