@@ -132,9 +132,12 @@ class Sandbox:
         self._remote: Remote | None = None
         self._closed = False
         self._meter: Meter | None = None  # a remote backend's worker has its own
-        if backend != "auto" and backend != "inprocess":
-            self._open_remote(backend)
-            return
+        # Trusted code under "auto" stays here without asking: the common case.
+        if backend != "inprocess" and (backend != "auto" or policy.untrusted):
+            chosen = self._choose().name  # validates the name
+            if chosen != "inprocess":
+                self._open_remote(chosen)
+                return
         self._run = Run(policy) if policy.mode != "strict" else None
         self._views = views = views_for(policy)
         # An empty module dict takes the template with CPython's fast copy.
@@ -156,15 +159,12 @@ class Sandbox:
             self._meter = meter = Meter(limits, ns)
             if limits.output is not None and "print" in ns:
                 ns["print"] = meter.print  # this Sandbox's builtins only
-        if backend != "auto":
-            self._choose()  # validates the name
 
     def _open_remote(self, backend: str) -> None:
         from ._backends import open_remote
 
-        info = self._choose()
         self._run = None
-        self._remote = remote = open_remote(info.name, self._policy)
+        self._remote = remote = open_remote(backend, self._policy)
         weakref.finalize(self, remote.close)
 
     # -- public API ---------------------------------------------------------

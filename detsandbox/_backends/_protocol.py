@@ -315,7 +315,7 @@ class Server:
         except OSError:
             pass
         try:
-            self.sandbox = Sandbox(policy)  # type: ignore[arg-type]
+            self.sandbox = Sandbox(policy, backend="inprocess")  # type: ignore[arg-type]
         except BaseException as exc:
             self.failure = exc
 
