@@ -83,6 +83,21 @@ def _clean_traceback(exc: BaseException) -> None:
     exc.__traceback__ = kept[0]
 
 
+def _forget_lines(filename: str) -> None:
+    """Drop the lines :mod:`linecache` holds for ``filename`` from a loader.
+
+    linecache keeps lines a loader gave (an earlier exec under this name) for
+    good, so a traceback of the source about to run would quote those. Lines it
+    read from a file stay: it checks those against the file itself.
+    """
+    linecache = sys.modules.get("linecache")
+    if linecache is None:
+        return  # nothing read a line yet
+    entry = linecache.cache.get(filename)
+    if entry is not None and (len(entry) == 1 or entry[1] is None):
+        linecache.cache.pop(filename, None)
+
+
 def _is_target(text: str) -> bool:
     module, colon, attr = text.partition(":")
     return bool(colon) and all(p.isidentifier() for p in (*module.split("."), *attr.split(".")))
@@ -301,8 +316,13 @@ class Sandbox:
             raise InvalidSourceError(
                 f"Sandbox.exec() expects name to be a module name such as 'wf', got {name!r}"
             )
+        _forget_lines(filename)
         if self._remote is not None:
-            return self._remote.exec(text, filename, name)
+            try:
+                return self._remote.exec(text, filename, name)
+            except BaseException as exc:
+                _clean_traceback(exc)
+                raise
         code = _compile.compile_string(text, filename, self._views.hot)
         module = ModuleType(name)
         ns = module.__dict__
@@ -340,7 +360,11 @@ class Sandbox:
                 f"got {name!r}"
             )
         if self._remote is not None:
-            return self._remote.import_module(name)
+            try:
+                return self._remote.import_module(name)
+            except BaseException as exc:
+                _clean_traceback(exc)
+                raise
         token = current.set(self)
         try:
             if self._meter is None:
@@ -366,7 +390,11 @@ class Sandbox:
         self._check_open()
         if self._remote is not None:
             if not isinstance(fn, str) or _is_target(fn):
-                return self._remote.call(fn, args, kwargs)
+                try:
+                    return self._remote.call(fn, args, kwargs)
+                except BaseException as exc:
+                    _clean_traceback(exc)
+                    raise
         elif isinstance(fn, str) and _is_target(fn):
             fn = self._target(fn)
         if not callable(fn):

@@ -952,12 +952,6 @@ def test_nondeterminism_error_pickles_and_points_at_the_sandboxed_line(backend: 
     )
 
 
-@pytest.mark.xfail_backend(
-    "process",
-    "subinterpreter",
-    reason="backend bug: a remote Sandbox re-raises in the host with its own frames "
-    "(_sandbox.py exec, _remote.py request/_decode) on the traceback",
-)
 def test_nondeterminism_error_traceback_ends_at_the_sandboxed_line(backend: str) -> None:
     journal, _ = recorded(backend, "import time\nt = time.time()\n")
     err = divergence(backend, journal, "import time\nt = time.monotonic()\n")

@@ -392,16 +392,28 @@ class Server:
 
         _clean_traceback(exc)  # the traceback shows sandboxed code only
         tb = exc.__traceback__
-        own = tb is None or tb.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR)
-        # detsandbox's own errors (nothing sandboxed on the stack) need no traceback.
-        text = "" if own else "".join(traceback.format_exception(exc))
+        # The host rebuilds the sandboxed frames on its own traceback: their
+        # file, line and function. detsandbox's own errors (nothing sandboxed on
+        # the stack) have none.
+        frames: list[tuple[str, int, str]] = []
+        if tb is not None and not tb.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+            for frame, lineno in traceback.walk_tb(tb):
+                code = frame.f_code
+                frames.append((code.co_filename, lineno or 0, code.co_name))
+        # An exception this one was raised from, or while handling, goes as text.
+        how, link = "", None
+        if frames and exc.__cause__ is not None:
+            how, link = "cause", exc.__cause__
+        elif frames and exc.__context__ is not None and not exc.__suppress_context__:
+            how, link = "context", exc.__context__
+        chain = "".join(traceback.format_exception(link)).rstrip() if link is not None else ""
         kind = type(exc)
         try:
             payload: bytes | None = _dumps(exc)
         except Exception:
             payload = None
         summary = f"{kind.__module__}.{kind.__qualname__}: {exc}"
-        return pickle.dumps(("err", payload, summary, text), _PROTOCOL)
+        return pickle.dumps(("err", payload, summary, frames, how, chain), _PROTOCOL)
 
 
 def _dumps(value: object) -> bytes:

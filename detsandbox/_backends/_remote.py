@@ -9,6 +9,7 @@ import pickle
 import sys
 import threading
 from collections.abc import Callable
+from types import TracebackType
 from typing import Any, Final, Protocol
 
 from .._limits import Limits
@@ -136,6 +137,7 @@ class Remote:
         "_opening",
         "_policy",
         "_pool",
+        "_sources",
         "_timeout",
         "_worker",
         "backend",
@@ -148,6 +150,7 @@ class Remote:
         self._lock = threading.Lock()
         self._worker: Worker | None = None
         self._generation = 0
+        self._sources: dict[str, tuple[str, str]] = {}
         self._loads: Callable[[bytes], Any] = _loads_safely if policy.untrusted else pickle.loads
         # A pool whose workers start fresh may compile exec'd sources ahead for them.
         self._learn: Callable[[Policy, str, str], None] | None = getattr(pool, "learn", None)
@@ -236,7 +239,7 @@ class Remote:
     def _decode(self, reply: tuple[Any, ...]) -> Any:
         if reply[0] == "ok":
             return reply[1]
-        _, payload, summary, text = reply
+        _, payload, summary, frames, how, chain = reply
         exc: BaseException | None
         try:
             exc = self._loads(payload) if payload is not None else None
@@ -248,8 +251,10 @@ class Remote:
                 "defined in the Sandbox, or does not pickle): raise a builtin or detsandbox "
                 "exception, or one from a module the host can import"
             )
-        if text.startswith("Traceback"):
-            exc.add_note(f"Traceback in the {self.backend} worker:\n{text.rstrip()}")
+        tb = _sandboxed_traceback(frames, self._sources) if frames else None
+        if tb is not None:
+            exc.__traceback__ = tb
+            exc.add_note(_worker_note(self.backend, len(frames), str(how), str(chain)))
         raise exc
 
     # -- values -------------------------------------------------------------------------
@@ -278,6 +283,8 @@ class Remote:
     # -- the Sandbox API ----------------------------------------------------------------
 
     def exec(self, source: str, filename: str, name: str) -> dict[str, Any]:
+        # Its lines, for the frames of a traceback from the worker.
+        self._sources[filename] = (name, source)
         namespace = self.namespace(self.request(("exec", source, filename, name), timed=True))
         if self._learn is not None:
             self._learn(self._policy, source, filename)
@@ -313,6 +320,47 @@ class Remote:
                 worker.release()
         finally:
             self._lock.release()
+
+
+# The code of a stand-in frame: it returns its own frame object.
+_FRAME: Final = compile("_getframe()", "<frame>", "eval", dont_inherit=True)
+
+
+def _sandboxed_traceback(
+    frames: object, sources: dict[str, tuple[str, str]]
+) -> TracebackType | None:
+    """A traceback of stand-in frames with the worker's files, lines and functions.
+
+    The traceback module formats it as it would the worker's own, reading each
+    line from the source this Sandbox ran under that filename, or from the file.
+    None if ``frames`` (from a worker that may run untrusted code) is malformed.
+    """
+    from .._sandbox import _ExecLoader
+
+    tb = None
+    try:
+        for filename, lineno, name in reversed(frames):  # type: ignore[call-overload]
+            code = _FRAME.replace(co_filename=filename, co_name=name, co_qualname=name)
+            namespace: dict[str, object] = {"_getframe": sys._getframe}
+            if filename in sources:
+                # What linecache reads the lines from, as for a module exec'd in-process.
+                namespace["__name__"], source = sources[filename]
+                namespace["__loader__"] = _ExecLoader(source)
+            # tb_lasti -1: no position in the code, so the line is tb_lineno.
+            tb = TracebackType(tb, eval(code, namespace), -1, lineno)
+    except Exception:
+        return None
+    return tb
+
+
+def _worker_note(backend: str, count: int, how: str, chain: str) -> str:
+    which = "frame" if count == 1 else f"{count} frames"
+    note = f"Traceback in the {backend} worker: the last {which} above."
+    if how == "cause":
+        return f"{note} Its direct cause:\n\n{chain}"
+    if how == "context":
+        return f"{note} It was raised while handling:\n\n{chain}"
+    return note
 
 
 class RemoteClock:
