@@ -84,17 +84,16 @@ def _clean_traceback(exc: BaseException) -> None:
 
 
 def _forget_lines(filename: str) -> None:
-    """Drop the lines :mod:`linecache` holds for ``filename`` from a loader.
+    """Drop the lines :mod:`linecache` holds for ``filename``.
 
     linecache keeps lines a loader gave (an earlier exec under this name) for
-    good, so a traceback of the source about to run would quote those. Lines it
-    read from a file stay: it checks those against the file itself.
+    good, and an entry read from a file of that name (another directory, a file
+    since deleted) keeps the source about to run from registering its own:
+    either way a traceback would quote the wrong lines. A dropped file entry is
+    read again when needed.
     """
     linecache = sys.modules.get("linecache")
-    if linecache is None:
-        return  # nothing read a line yet
-    entry = linecache.cache.get(filename)
-    if entry is not None and (len(entry) == 1 or entry[1] is None):
+    if linecache is not None:  # else nothing read a line yet
         linecache.cache.pop(filename, None)
 
 

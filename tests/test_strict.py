@@ -1322,6 +1322,21 @@ def test_a_traceback_printed_after_another_quotes_the_source_that_ran(backend: s
     assert sorted(frames) == [("3", "raise KeyError('second')"), ("5", "raise ValueError('two')")]
 
 
+def test_a_traceback_quotes_the_source_that_ran_not_a_file_of_that_name(
+    backend: str, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The host once read a real file of the same (relative) name, since gone.
+    import linecache
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "chained_wf.py").write_text("a = 1\n" * 10)
+    linecache.clearcache()  # whatever earlier tests left under that name
+    assert linecache.getline("chained_wf.py", 5) == "a = 1\n"
+    (tmp_path / "chained_wf.py").unlink()
+    text = _printed(backend, "x = 0\nraise ValueError('ran')\n")
+    assert "  File \"chained_wf.py\", line 2, in <module>\n    raise ValueError('ran')\n" in text
+
+
 # -- the policy: allow, deny, most specific wins --------------------------------------
 
 
