@@ -222,9 +222,13 @@ def test_untrusted_results_unpickle_with_an_allow_list(remote: str) -> None:
 
 
 def test_the_allow_list_refuses_host_functions() -> None:
+    import io
     import pickle
 
-    from detsandbox._backends._remote import _loads_safely
+    from detsandbox._backends._remote import _SafeUnpickler
+
+    def _loads_safely(data: bytes) -> object:
+        return _SafeUnpickler(io.BytesIO(data), None, 0).load()
 
     class Evil:
         def __reduce__(self) -> tuple[object, ...]:

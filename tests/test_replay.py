@@ -306,6 +306,22 @@ def test_allowed_host_calls_are_journaled(backend: str, monkeypatch: pytest.Monk
     ]
 
 
+def test_an_allowed_host_call_handed_back_in_is_journaled_and_replayed(backend: str) -> None:
+    # The Sandbox's os.getpid journals; on a remote backend it crosses as a
+    # RemoteRef, never as the real os.getpid, which would run unrecorded.
+    source = "from os import getpid\ndef apply(f):\n    return f()\n"
+    policy = Policy.deterministic(record=True, allow=("os.getpid",))
+    with Sandbox(policy, backend=backend) as sb:
+        ns = sb.exec(source, filename="wf.py")
+        pid = sb.call(ns["apply"], ns["getpid"])
+        journal = sb.journal
+    assert list(journal) == [Event("os.getpid", "", pid, "wf.py:3")]
+    with Sandbox(Policy.replay(journal, allow=("os.getpid",)), backend=backend) as sb:
+        ns = sb.exec(source, filename="wf.py")
+        assert sb.call(ns["apply"], ns["getpid"]) == pid
+        sb.finish_replay()
+
+
 # -- the journal is stable ----------------------------------------------------------------------
 
 STABLE = """\

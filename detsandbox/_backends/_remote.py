@@ -19,7 +19,7 @@ from ..errors import (
     TransferError,
     WorkerCrashedError,
 )
-from ._protocol import Closed, RemoteModule, RemoteRef, dump_request
+from ._protocol import Closed, HostUnpickler, RemoteModule, RemoteRef, dump_request
 
 __all__ = ["Pool", "Remote", "Worker"]
 
@@ -39,10 +39,12 @@ _SAFE_GLOBALS: Final = {
     "zoneinfo": frozenset({"ZoneInfo"}),
     # A Journal rebuilds from plain tuples; its results are checked like any value.
     "detsandbox._journal": frozenset({"_rebuild_journal"}),
+    # A value the worker kept (a guard): a RemoteRef, never a call.
+    "detsandbox._backends._protocol": frozenset({"_remote_ref"}),
 }
 
 
-class _SafeUnpickler(pickle.Unpickler):
+class _SafeUnpickler(HostUnpickler):
     def find_class(self, module: str, name: str) -> Any:
         allowed = name in _SAFE_GLOBALS.get(module, ())
         if module == "builtins":
@@ -56,10 +58,6 @@ class _SafeUnpickler(pickle.Unpickler):
                 f"{module}.{name} is not on the list of what an untrusted Sandbox may return"
             )
         return super().find_class(module, name)
-
-
-def _loads_safely(data: bytes) -> Any:
-    return _SafeUnpickler(io.BytesIO(data)).load()
 
 
 _last_opening: tuple[Policy, list[str], str, dict[Any, Any], bytes] | None = None
@@ -131,12 +129,12 @@ class Remote:
     __slots__ = (
         "_generation",
         "_learn",
-        "_loads",
         "_lock",
         "_opening",
         "_policy",
         "_pool",
         "_timeout",
+        "_unpickler",
         "_worker",
         "backend",
     )
@@ -148,7 +146,7 @@ class Remote:
         self._lock = threading.Lock()
         self._worker: Worker | None = None
         self._generation = 0
-        self._loads: Callable[[bytes], Any] = _loads_safely if policy.untrusted else pickle.loads
+        self._unpickler = _SafeUnpickler if policy.untrusted else HostUnpickler
         # A pool whose workers start fresh may compile exec'd sources ahead for them.
         self._learn: Callable[[Policy, str, str], None] | None = getattr(pool, "learn", None)
         limits = policy.limits or Limits()
@@ -183,6 +181,10 @@ class Remote:
                 status = self._lose(worker, kill=False)
                 raise self._crashed(status) from None
             return self._decode(self._loads(reply))
+
+    def _loads(self, data: bytes) -> Any:
+        """A value from the worker; what it kept (guards) comes back as RemoteRefs."""
+        return self._unpickler(io.BytesIO(data), self, self._generation).load()
 
     def _lose(self, worker: Worker, *, kill: bool) -> int | None:
         """Forget a dead (or killed) worker: the next request starts a fresh one."""
