@@ -277,11 +277,6 @@ def test_a_sandbox_without_record_keeps_no_journal(backend: str) -> None:
     )
 
 
-@pytest.mark.xfail_backend(
-    "subinterpreter",
-    reason="backend bug: a pooled subinterpreter's os.environ is a snapshot from when the "
-    "interpreter was made; the host's later changes do not reach it",
-)
 def test_allowed_host_calls_are_journaled(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
     Sandbox(backend=backend).close()  # a worker made before the environment changes
     monkeypatch.setenv("DS_FLAVOUR", "recorded")

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType
 from typing import TYPE_CHECKING, Any, Final, final
 
-from .._guards import resolve, restricted_name
+from .._guards import Guard, resolve, restricted_name
 from ..errors import TransferError
 
 if TYPE_CHECKING:
@@ -247,17 +247,19 @@ class _WorkerPickler(pickle.Pickler):
     ``keep``, the worker keeps it instead and the host gets a RemoteRef.
     """
 
-    def __init__(
-        self, file: Any, keep: Callable[[object, str], tuple[int, str, str]] | None
-    ) -> None:
-        super().__init__(file, _PROTOCOL)
-        self._keep = keep
+    # Set after construction: a Python __init__ would cost every value pickled.
+    keep: Callable[[object, str], tuple[int, str, str]] | None = None
 
     def reducer_override(self, obj: object) -> Any:
-        if self._keep is not None:
+        # Called for every object but ints, floats, str and bytes: plain ones
+        # (dicts, lists, tuples) get one isinstance() check.
+        if not isinstance(obj, _CHECKED):
+            return NotImplemented
+        keep = self.keep
+        if keep is not None and type(obj) is not FunctionType:
             restricted = restricted_name(obj)
             if restricted is not None:
-                return (_remote_ref, self._keep(obj, restricted))
+                return (_remote_ref, keep(obj, restricted))
         if isinstance(obj, (type, FunctionType)):
             module = sys.modules.get(getattr(obj, "__module__", None) or "")
             found: object = module
@@ -271,6 +273,7 @@ class _WorkerPickler(pickle.Pickler):
         return NotImplemented
 
 
+_CHECKED: Final = (Guard, type, FunctionType)
 _REF_TYPES: Final = (FunctionType, BuiltinFunctionType, MethodType, type, ModuleType)
 
 
@@ -468,5 +471,7 @@ def _dumps(
     value: object, keep: Callable[[object, str], tuple[int, str, str]] | None = None
 ) -> bytes:
     buffer = io.BytesIO()
-    _WorkerPickler(buffer, keep).dump(value)
+    pickler = _WorkerPickler(buffer, _PROTOCOL)
+    pickler.keep = keep
+    pickler.dump(value)
     return buffer.getvalue()
