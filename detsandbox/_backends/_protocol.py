@@ -26,7 +26,7 @@ import time
 import traceback
 from collections.abc import Callable
 from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType
-from typing import TYPE_CHECKING, Any, Final, final
+from typing import TYPE_CHECKING, Any, Final, NoReturn, final
 
 from .._guards import Guard, resolve, restricted_name
 from ..errors import TransferError
@@ -150,7 +150,7 @@ class RemoteModule(ModuleType):
 # -- host side: pickling arguments, unpickling replies -----------------------------------
 
 
-def _remote_ref(key: int, name: str, type_name: str) -> RemoteRef:
+def _remote_ref(key: int, name: str, type_name: str) -> NoReturn:
     """What a worker's pickle names for a value it keeps; only a :class:`HostUnpickler`
     turns it into a RemoteRef (it knows which Sandbox the value belongs to)."""
     raise TransferError(
