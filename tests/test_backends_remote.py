@@ -297,10 +297,43 @@ def test_untrusted_results_unpickle_with_an_allow_list(remote: str) -> None:
     )
 
 
-def test_the_allow_list_refuses_host_functions() -> None:
+def test_a_value_the_worker_kept_is_rebuilt_only_by_its_host() -> None:
+    import io
     import pickle
 
-    from detsandbox._backends._remote import _loads_safely
+    from detsandbox._backends._protocol import HostUnpickler, RemoteRef, _remote_ref
+
+    class Kept:
+        def __init__(self, *args: object) -> None:
+            self.args = args
+
+        def __reduce__(self) -> tuple[object, ...]:
+            return (_remote_ref, self.args)
+
+    owner = object()
+    ref = HostUnpickler(io.BytesIO(pickle.dumps(Kept(3, "os.getpid", "restricted"))), owner, 2)
+    ref = ref.load()
+    assert type(ref) is RemoteRef and repr(ref) == "<detsandbox.RemoteRef restricted os.getpid>"
+    assert (ref._owner, ref._generation, ref._key) == (owner, 2, 3)
+    with pytest.raises(TransferError) as info:
+        pickle.loads(pickle.dumps(Kept(3, "os.getpid", "restricted")))
+    assert str(info.value) == (
+        "<detsandbox.RemoteRef restricted os.getpid> stands for a value in a Sandbox's "
+        "worker; only the Sandbox that returned it can rebuild it"
+    )
+    with pytest.raises(pickle.UnpicklingError) as bad:
+        HostUnpickler(io.BytesIO(pickle.dumps(Kept("3", "x", "y"))), owner, 0).load()
+    assert str(bad.value) == "a malformed RemoteRef in a reply from the worker"
+
+
+def test_the_allow_list_refuses_host_functions() -> None:
+    import io
+    import pickle
+
+    from detsandbox._backends._remote import _SafeUnpickler
+
+    def _loads_safely(data: bytes) -> object:
+        return _SafeUnpickler(io.BytesIO(data), None, 0).load()
 
     class Evil:
         def __reduce__(self) -> tuple[object, ...]:

@@ -277,11 +277,6 @@ def test_a_sandbox_without_record_keeps_no_journal(backend: str) -> None:
     )
 
 
-@pytest.mark.xfail_backend(
-    "subinterpreter",
-    reason="backend bug: a pooled subinterpreter's os.environ is a snapshot from when the "
-    "interpreter was made; the host's later changes do not reach it",
-)
 def test_allowed_host_calls_are_journaled(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
     Sandbox(backend=backend).close()  # a worker made before the environment changes
     monkeypatch.setenv("DS_FLAVOUR", "recorded")
@@ -304,6 +299,22 @@ def test_allowed_host_calls_are_journaled(backend: str, monkeypatch: pytest.Monk
         Event("os.getenv", "'DS_MISSING', 'dflt'", "dflt", "wf.py:4"),
         Event("os.getpid", "", pid, "wf.py:4"),
     ]
+
+
+def test_an_allowed_host_call_handed_back_in_is_journaled_and_replayed(backend: str) -> None:
+    # The Sandbox's os.getpid journals; on a remote backend it crosses as a
+    # RemoteRef, never as the real os.getpid, which would run unrecorded.
+    source = "from os import getpid\ndef apply(f):\n    return f()\n"
+    policy = Policy.deterministic(record=True, allow=("os.getpid",))
+    with Sandbox(policy, backend=backend) as sb:
+        ns = sb.exec(source, filename="wf.py")
+        pid = sb.call(ns["apply"], ns["getpid"])
+        journal = sb.journal
+    assert list(journal) == [Event("os.getpid", "", pid, "wf.py:3")]
+    with Sandbox(Policy.replay(journal, allow=("os.getpid",)), backend=backend) as sb:
+        ns = sb.exec(source, filename="wf.py")
+        assert sb.call(ns["apply"], ns["getpid"]) == pid
+        sb.finish_replay()
 
 
 # -- the journal is stable ----------------------------------------------------------------------

@@ -9,7 +9,9 @@ of this.
 What crosses: values pickle. Functions, classes and anything else defined
 by sandboxed code cannot pickle (their module exists only in the Sandbox),
 so they stay in the worker and cross as a :class:`RemoteRef`, a handle the
-host passes back to ``Sandbox.call`` or as an argument.
+host passes back to ``Sandbox.call`` or as an argument. So do the Sandbox's
+guards and class views, wherever they sit in a value: they pickle as the real
+object they stand for, and crossing as that would lift their restriction.
 """
 
 from __future__ import annotations
@@ -24,14 +26,15 @@ import time
 import traceback
 from collections.abc import Callable
 from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType
-from typing import TYPE_CHECKING, Any, Final, final
+from typing import TYPE_CHECKING, Any, Final, NoReturn, final
 
+from .._guards import Guard, resolve, restricted_name
 from ..errors import TransferError
 
 if TYPE_CHECKING:
     from .._sandbox import Sandbox
 
-__all__ = ["Conn", "RemoteModule", "RemoteRef", "Server"]
+__all__ = ["Conn", "HostUnpickler", "RemoteModule", "RemoteRef", "Server"]
 
 _HEADER: Final = struct.Struct("!Q")
 _PACKAGE_DIR: Final = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
@@ -104,6 +107,10 @@ class RemoteRef:
     module whose functions and classes are ones. Call it with
     ``sb.call(ref, *args)`` or pass it as an argument to such a call; it is
     valid in the Sandbox that made it until that Sandbox's worker is replaced.
+
+    One for a guard or class view (type ``restricted``) also pickles as the
+    guard itself does in-process: as :func:`detsandbox.lowlevel.resolve` of
+    its name, the Sandbox's view of it when unpickled in a Sandbox.
     """
 
     __slots__ = ("_generation", "_key", "_owner", "name", "type_name")
@@ -121,6 +128,8 @@ class RemoteRef:
         return f"<detsandbox.RemoteRef {self.type_name} {self.name}>"
 
     def __reduce__(self) -> tuple[object, ...]:
+        if self.type_name == "restricted":
+            return (resolve, (self.name,))
         raise TransferError(
             f"{self!r} stands for a value in a Sandbox's worker and can only be passed to "
             "that Sandbox's call(), not pickled"
@@ -139,6 +148,34 @@ class RemoteModule(ModuleType):
 
 
 # -- host side: pickling arguments, unpickling replies -----------------------------------
+
+
+def _remote_ref(key: int, name: str, type_name: str) -> NoReturn:
+    """What a worker's pickle names for a value it keeps; only a :class:`HostUnpickler`
+    turns it into a RemoteRef (it knows which Sandbox the value belongs to)."""
+    raise TransferError(
+        f"<detsandbox.RemoteRef {type_name} {name}> stands for a value in a Sandbox's "
+        "worker; only the Sandbox that returned it can rebuild it"
+    )
+
+
+class HostUnpickler(pickle.Unpickler):
+    """Unpickles a worker's reply; the values it kept become RemoteRefs of ``owner``."""
+
+    def __init__(self, file: Any, owner: object, generation: int) -> None:
+        super().__init__(file)
+        self._owner = owner
+        self._generation = generation
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == __name__ and name == "_remote_ref":
+            return self._remote_ref
+        return super().find_class(module, name)
+
+    def _remote_ref(self, key: object, name: object, type_name: object) -> RemoteRef:
+        if type(key) is not int or type(name) is not str or type(type_name) is not str:
+            raise pickle.UnpicklingError("a malformed RemoteRef in a reply from the worker")
+        return RemoteRef(self._owner, self._generation, key, name, type_name)
 
 
 class _HostPickler(pickle.Pickler):
@@ -202,13 +239,27 @@ def _unpicklable_argument(request: tuple[Any, ...], exc: Exception) -> TransferE
 
 
 class _WorkerPickler(pickle.Pickler):
-    """Refuses functions and classes that exist only in the Sandbox.
+    """Refuses functions and classes that exist only in the Sandbox, and keeps guards.
 
     Plain pickling would ``__import__`` their module by name in the worker,
     running host code unsandboxed, only to find it is a different object.
+    A guard or class view pickles as the real object it restricts; given
+    ``keep``, the worker keeps it instead and the host gets a RemoteRef.
     """
 
+    # Set after construction: a Python __init__ would cost every value pickled.
+    keep: Callable[[object, str], tuple[int, str, str]] | None = None
+
     def reducer_override(self, obj: object) -> Any:
+        # Called for every object but ints, floats, str and bytes: plain ones
+        # (dicts, lists, tuples) get one isinstance() check.
+        if not isinstance(obj, _CHECKED):
+            return NotImplemented
+        keep = self.keep
+        if keep is not None and type(obj) is not FunctionType:
+            restricted = restricted_name(obj)
+            if restricted is not None:
+                return (_remote_ref, keep(obj, restricted))
         if isinstance(obj, (type, FunctionType)):
             module = sys.modules.get(getattr(obj, "__module__", None) or "")
             found: object = module
@@ -222,6 +273,7 @@ class _WorkerPickler(pickle.Pickler):
         return NotImplemented
 
 
+_CHECKED: Final = (Guard, type, FunctionType)
 _REF_TYPES: Final = (FunctionType, BuiltinFunctionType, MethodType, type, ModuleType)
 
 
@@ -356,14 +408,22 @@ class Server:
         return self._guard(self._sandbox(), work)
 
     def _ref(self, value: object, name: str) -> tuple[str, int, str, str]:
+        restricted = restricted_name(value)
+        if restricted is not None:
+            return ("r", *self._keep(value, restricted))
         self.handles.append(value)
         kind = type(value)
         return ("r", len(self.handles) - 1, name, kind.__qualname__)
 
+    def _keep(self, value: object, restricted: str) -> tuple[int, str, str]:
+        """Keep a guard or class view here: (handle, its name, "restricted")."""
+        self.handles.append(value)
+        return (len(self.handles) - 1, restricted, "restricted")
+
     def _export(self, value: object, name: str = "") -> tuple[Any, ...]:
         """("v", pickle) for a value that crosses, ("r", ...) for a function that stays."""
         try:
-            return ("v", _dumps(value))
+            return ("v", _dumps(value, self._keep))
         except Exception as exc:
             if isinstance(value, _REF_TYPES):
                 return self._ref(value, name or getattr(value, "__qualname__", "?"))
@@ -381,8 +441,11 @@ class Server:
             if name.startswith("__") and name.endswith("__") and name != "__all__":
                 continue
             ref = self._ref(value, name)
+            if ref[3] == "restricted":
+                out[name] = ref  # a guard or class view: kept, never a copy
+                continue
             try:
-                out[name] = ("v", _dumps(value), ref)
+                out[name] = ("v", _dumps(value, self._keep), ref)
             except Exception:
                 out[name] = ref
         return out
@@ -409,14 +472,18 @@ class Server:
         chain = "".join(traceback.format_exception(link)).rstrip() if link is not None else ""
         kind = type(exc)
         try:
-            payload: bytes | None = _dumps(exc)
+            payload: bytes | None = _dumps(exc, self._keep)
         except Exception:
             payload = None
         summary = f"{kind.__module__}.{kind.__qualname__}: {exc}"
         return pickle.dumps(("err", payload, summary, frames, how, chain), _PROTOCOL)
 
 
-def _dumps(value: object) -> bytes:
+def _dumps(
+    value: object, keep: Callable[[object, str], tuple[int, str, str]] | None = None
+) -> bytes:
     buffer = io.BytesIO()
-    _WorkerPickler(buffer, _PROTOCOL).dump(value)
+    pickler = _WorkerPickler(buffer, _PROTOCOL)
+    pickler.keep = keep
+    pickler.dump(value)
     return buffer.getvalue()
