@@ -321,7 +321,7 @@ def untrusted_policy() -> Policy:
     except Exception:
         raise Unavailable(f"untrusted mode: {NOT_IN_BUILD}") from None
     try:
-        Sandbox(policy).exec("x = ().__class__", filename="<check>")
+        Sandbox(policy, backend="inprocess").exec("x = ().__class__", filename="<check>")
     except Exception:
         return policy  # refused: untrusted mode is enforced
     raise Unavailable(f"untrusted mode: {NOT_IN_BUILD}")
@@ -389,9 +389,9 @@ class DetsandboxHarness(Harness):
 
     def sandbox(self) -> Sandbox:
         policy = self._policy()
-        if self._backend is None:
-            return Sandbox(policy)
-        return backend_sandbox(policy, self._backend)
+        # The in-process column is in-process even for untrusted code,
+        # which backend="auto" would run in a worker process.
+        return backend_sandbox(policy, self._backend or "inprocess")
 
     def check(self) -> None:
         self.sandbox().close()
@@ -1008,7 +1008,7 @@ def detsandbox_trivial(
         return remote
 
     def once() -> Any:
-        sb = Sandbox(policy())
+        sb = Sandbox(policy(), backend="inprocess")
         if untrusted:
             return sb.call(sb.exec(SYNC_TRIVIAL, filename="sync_trivial.py")["main"], 41)
         return sb.call(run_workflow, sb.import_module("dsbench_trivial").Trivial, 41)
@@ -1321,7 +1321,7 @@ def loop_arms(temporal: Temporal | None) -> list[Arm]:
     import dsbench_loop
 
     def existing(policy: Callable[[], Policy], backend: str | None = None) -> Callable[[], Any]:
-        sb = Sandbox(policy()) if backend is None else backend_sandbox(policy(), backend)
+        sb = backend_sandbox(policy(), backend or "inprocess")
         if backend is not None:
             OPENED.append(sb)
         if sb.policy.untrusted:  # it imports only its allow-list: run the module's source

@@ -112,7 +112,7 @@ def namespaces() -> dict[str, dict[str, Any]]:
 
 def bench_loop(cfg: Config, name: str, group: str, label: str) -> list[Row]:
     spaces = namespaces()
-    sb = Sandbox(Policy.strict(untrusted=True))
+    sb = Sandbox(Policy.strict(untrusted=True), backend="inprocess")
     untrusted = sb.exec(SOURCE, filename=FILENAME, name="loop")
     cmp = compare(
         {

@@ -28,7 +28,15 @@ from ._catalog import Kind, When
 from ._rules import _MISSING, Rule, _lookup
 from .errors import RestrictedAccessError
 
-__all__ = ["MARKER", "Guard", "class_view", "current", "refuses", "violation"]
+__all__ = [
+    "MARKER",
+    "Guard",
+    "class_view",
+    "current",
+    "refuses",
+    "restricted_name",
+    "violation",
+]
 
 # The key that marks a sandbox's builtins dict; frames whose builtins carry
 # it run sandboxed code.
@@ -393,6 +401,21 @@ def class_view(
     except TypeError:  # final classes (no Py_TPFLAGS_BASETYPE)
         return None
     return view
+
+
+def restricted_name(obj: object) -> str | None:
+    """The restricted name ``obj`` stands for if it is a guard or a class view, else None.
+
+    Such a value is the Sandbox's, not the real one: it may leave a Sandbox
+    only as itself, never as what it pickles to (the real object).
+    """
+    if isinstance(obj, Guard):
+        return obj._rule.qualname
+    if isinstance(obj, type):
+        rule: Rule | None = obj.__dict__.get(_RULE) if _REAL in obj.__dict__ else None
+        if rule is not None:
+            return rule.qualname
+    return None
 
 
 def real_class(cls: type) -> type:

@@ -83,6 +83,20 @@ def _clean_traceback(exc: BaseException) -> None:
     exc.__traceback__ = kept[0]
 
 
+def _forget_lines(filename: str) -> None:
+    """Drop the lines :mod:`linecache` holds for ``filename``.
+
+    linecache keeps lines a loader gave (an earlier exec under this name) for
+    good, and an entry read from a file of that name (another directory, a file
+    since deleted) keeps the source about to run from registering its own:
+    either way a traceback would quote the wrong lines. A dropped file entry is
+    read again when needed.
+    """
+    linecache = sys.modules.get("linecache")
+    if linecache is not None:  # else nothing read a line yet
+        linecache.cache.pop(filename, None)
+
+
 def _is_target(text: str) -> bool:
     module, colon, attr = text.partition(":")
     return bool(colon) and all(p.isidentifier() for p in (*module.split("."), *attr.split(".")))
@@ -133,9 +147,12 @@ class Sandbox:
         self._remote: Remote | None = None
         self._closed = False
         self._meter: Meter | None = None  # a remote backend's worker has its own
-        if backend != "auto" and backend != "inprocess":
-            self._open_remote(backend)
-            return
+        # Trusted code under "auto" stays here without asking: the common case.
+        if backend != "inprocess" and (backend != "auto" or policy.untrusted):
+            chosen = self._choose().name  # validates the name
+            if chosen != "inprocess":
+                self._open_remote(chosen)
+                return
         self._run = Run(policy) if policy.mode != "strict" else None
         self._views = views = views_for(policy)
         # An empty module dict takes the template with CPython's fast copy.
@@ -157,16 +174,13 @@ class Sandbox:
             self._meter = meter = Meter(limits, ns)
             if limits.output is not None and "print" in ns:
                 ns["print"] = meter.print  # this Sandbox's builtins only
-        if backend != "auto":
-            self._choose()  # validates the name
 
     def _open_remote(self, backend: str) -> None:
         from ._backends import open_remote
         from ._backends._remote import RemoteClock
 
-        info = self._choose()
         self._run = None
-        self._remote = remote = open_remote(info.name, self._policy)
+        self._remote = remote = open_remote(backend, self._policy)
         # One clock object per Sandbox, as in-process; a strict Sandbox has none.
         strict = self._policy.mode == "strict"
         self._remote_clock: RemoteClock | None = None if strict else RemoteClock(self)
@@ -314,8 +328,13 @@ class Sandbox:
             raise InvalidSourceError(
                 f"Sandbox.exec() expects name to be a module name such as 'wf', got {name!r}"
             )
+        _forget_lines(filename)
         if self._remote is not None:
-            return self._remote.exec(text, filename, name)
+            try:
+                return self._remote.exec(text, filename, name)
+            except BaseException as exc:
+                _clean_traceback(exc)
+                raise
         code = _compile.compile_string(text, filename, self._views.hot)
         module = ModuleType(name)
         ns = module.__dict__
@@ -353,7 +372,11 @@ class Sandbox:
                 f"got {name!r}"
             )
         if self._remote is not None:
-            return self._remote.import_module(name)
+            try:
+                return self._remote.import_module(name)
+            except BaseException as exc:
+                _clean_traceback(exc)
+                raise
         token = current.set(self)
         try:
             if self._meter is None:
@@ -379,7 +402,11 @@ class Sandbox:
         self._check_open()
         if self._remote is not None:
             if not isinstance(fn, str) or _is_target(fn):
-                return self._remote.call(fn, args, kwargs)
+                try:
+                    return self._remote.call(fn, args, kwargs)
+                except BaseException as exc:
+                    _clean_traceback(exc)
+                    raise
         elif isinstance(fn, str) and _is_target(fn):
             fn = self._target(fn)
         if not callable(fn):

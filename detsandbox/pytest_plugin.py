@@ -316,7 +316,8 @@ def sandbox(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
     from ._sandbox import Sandbox
 
     plan = _plan(request.node)
-    sb = Sandbox(plan.policy if plan is not None else Policy.strict())
+    # In-process on every policy: the test holds the Sandbox's objects directly.
+    sb = Sandbox(plan.policy if plan is not None else Policy.strict(), backend="inprocess")
     try:
         yield sb
     finally:
@@ -350,7 +351,8 @@ def _run_once(
 ) -> tuple[Journal | None, str]:
     from ._sandbox import Sandbox
 
-    sb = Sandbox(policy)
+    # In-process: the test function, its fixtures and its result are host objects.
+    sb = Sandbox(policy, backend="inprocess")
     try:
         fn = _sandboxed_function(sb, item)
         result = sb.call(fn, **kwargs)

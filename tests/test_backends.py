@@ -24,6 +24,7 @@ from detsandbox import (
     NondeterminismError,
     Policy,
     PolicyError,
+    RemoteRef,
     RestrictedAccessError,
     RestrictedImportError,
     Sandbox,
@@ -222,13 +223,13 @@ def test_one_sandbox_shared_by_host_threads(backend: str) -> None:
 # -- choosing a backend -------------------------------------------------------------------
 
 
-def test_auto_stays_in_process() -> None:
+def test_auto_keeps_trusted_code_in_process() -> None:
     info = Sandbox().backend_info
     assert isinstance(info, BackendInfo)
     assert (info.name, info.requested) == ("inprocess", "auto")
     assert info.reason == (
-        "backend='auto' keeps a Sandbox in-process: sandboxed values and functions are the "
-        "host's own objects (no pickling) and a call costs about a microsecond"
+        "backend='auto' keeps a trusted Sandbox in-process: sandboxed values and functions "
+        "are the host's own objects (no pickling) and a call costs about a microsecond"
     )
     assert set(info.others) == {"subinterpreter", "process"}
     if unavailable("subinterpreter") is None:
@@ -236,6 +237,37 @@ def test_auto_stays_in_process() -> None:
     else:
         assert info.others["subinterpreter"] == unavailable("subinterpreter")
     assert str(info).splitlines()[0] == f"inprocess: {info.reason}"
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [Policy.strict(untrusted=True), Policy.deterministic(seed=3, untrusted=True, limits=None)],
+    ids=["strict", "deterministic without limits"],
+)
+def test_auto_runs_untrusted_code_in_a_worker_process(policy: Policy) -> None:
+    if unavailable("process") is not None:
+        pytest.skip(f"no process backend here: {unavailable('process')}")
+    with Sandbox(policy) as sb:
+        info = sb.backend_info
+        ns = sb.exec("def double(x):\n    return 2 * x\n", filename="plugin.py")
+        assert isinstance(ns["double"], RemoteRef)  # it lives in the worker
+        assert sb.call(ns["double"], 21) == 42
+    assert (info.name, info.requested) == ("process", "auto")
+    assert info.reason == (
+        "backend='auto' runs untrusted code in a worker process: only there are its memory "
+        "and CPU limits hard, a timeout kills even a long C call, and a crash stays in the "
+        "worker; pass backend='inprocess' to keep it in the host"
+    )
+    assert info.others["inprocess"] == (
+        "auto does not choose it for untrusted code: in-process limits cannot stop a long "
+        "C call or a single huge allocation; pass backend='inprocess' to choose it anyway"
+    )
+    if unavailable("subinterpreter") is None:
+        assert info.others["subinterpreter"].startswith("auto does not choose it for untrusted")
+    else:
+        assert info.others["subinterpreter"] == unavailable("subinterpreter")
+    # Asked for by name, untrusted code stays where it was put.
+    assert Sandbox(policy, backend="inprocess").backend_info.name == "inprocess"
 
 
 def test_asked_for_backend_is_reported(backend: str) -> None:

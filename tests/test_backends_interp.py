@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import gc
+import os
 import subprocess
 import sys
 import tempfile
@@ -51,6 +52,34 @@ def test_concurrent_sandboxes_get_their_own_interpreters() -> None:
     with concurrent.futures.ThreadPoolExecutor(2) as threads:
         assert list(threads.map(one, [1, 2])) == [2, 3]
     assert POOL.size()[0] >= 2
+
+
+def test_each_sandbox_sees_the_host_environment_as_it_is_when_made(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with Sandbox(backend="subinterpreter") as sb:  # an interpreter made before the changes
+        sb.exec("x = 1\n")
+    environ = "dict(__import__('os').environ)"
+    monkeypatch.setenv("DETSANDBOX_PROBE", "1")
+    with Sandbox(backend="subinterpreter") as sb:
+        assert sb.call(os.getenv, "DETSANDBOX_PROBE") == "1"
+        assert sb.call(eval, environ) == dict(os.environ)
+        monkeypatch.setenv("DETSANDBOX_PROBE", "2")  # after it opened: not seen
+        assert sb.call(os.getenv, "DETSANDBOX_PROBE") == "1"
+    monkeypatch.delenv("DETSANDBOX_PROBE")
+    try:
+        with Sandbox(backend="subinterpreter") as sb:
+            assert sb.call(os.getenv, "DETSANDBOX_PROBE") is None
+            # A write inside changes the interpreter's copy (and, by putenv, the
+            # process's environment), not the host's os.environ...
+            sb.call(exec, "__import__('os').environ['DETSANDBOX_WRITTEN'] = 'w'")
+            assert sb.call(os.getenv, "DETSANDBOX_WRITTEN") == "w"
+        assert "DETSANDBOX_WRITTEN" not in os.environ
+        # ...and the next Sandbox starts from the host's again.
+        with Sandbox(backend="subinterpreter") as sb:
+            assert sb.call(eval, environ) == dict(os.environ)
+    finally:
+        os.unsetenv("DETSANDBOX_WRITTEN")
 
 
 def test_a_passthrough_module_that_cannot_load_is_refused() -> None:

@@ -138,9 +138,85 @@ def test_an_exception_type_defined_in_the_sandbox_is_named(remote: str) -> None:
         "is defined in the Sandbox, or does not pickle): raise a builtin or detsandbox "
         "exception, or one from a module the host can import"
     )
-    text = "".join(traceback.format_exception(info.value))
-    assert f"Traceback in the {remote} worker:" in text
-    assert 'File "wf.py", line 17, in boom' in text
+    assert traceback.format_tb(info.value.__traceback__)[1:] == [
+        '  File "wf.py", line 17, in boom\n    raise Boom("boom")\n'
+    ]
+    assert info.value.__notes__ == [f"Traceback in the {remote} worker: the last frame above."]
+
+
+CHAINED = """\
+def fail(text):
+    raise ValueError("bad " + text)
+
+def convert(text, how):
+    try:
+        raise KeyError(text)
+    except KeyError as exc:
+        if how == "from":
+            raise ValueError("bad " + text) from exc
+        fail(text)
+"""
+
+
+@pytest.mark.parametrize(
+    ("how", "frames", "note"),
+    [
+        (
+            "from",
+            [
+                '  File "chained.py", line 9, in convert\n'
+                '    raise ValueError("bad " + text) from exc\n'
+            ],
+            "the last frame above. Its direct cause:",
+        ),
+        (
+            "while",
+            [
+                '  File "chained.py", line 10, in convert\n    fail(text)\n',
+                '  File "chained.py", line 2, in fail\n    raise ValueError("bad " + text)\n',
+            ],
+            "the last 2 frames above. It was raised while handling:",
+        ),
+    ],
+    ids=["from", "while"],
+)
+def test_an_exception_arrives_with_the_sandboxed_frames(
+    remote: str, how: str, frames: list[str], note: str
+) -> None:
+    # The frames the host can show go on its traceback; the exception it was
+    # raised from (or while handling) did not cross, so it comes as text.
+    with Sandbox(backend=remote) as sb:
+        ns = sb.exec(CHAINED, filename="chained.py")
+        with pytest.raises(ValueError) as info:
+            sb.call(ns["convert"], "x", how)
+    printed = traceback.format_tb(info.value.__traceback__)
+    assert printed[0].startswith(f'  File "{__file__}", line ')
+    assert printed[1:] == frames
+    assert info.value.__notes__ == [
+        f"Traceback in the {remote} worker: {note}\n\n"
+        "Traceback (most recent call last):\n"
+        '  File "chained.py", line 6, in convert\n'
+        "    raise KeyError(text)\n"
+        "KeyError: 'x'"
+    ]
+
+
+def test_a_detsandbox_error_without_sandboxed_frames_has_no_note(remote: str) -> None:
+    with Sandbox(Policy.deterministic(), backend=remote) as sb, pytest.raises(SandboxError) as info:
+        sb.finish_replay()
+    assert not hasattr(info.value, "__notes__")
+
+
+@pytest.mark.parametrize(
+    "frames",
+    [[("wf.py", "1", "f")], [("wf.py", 1)], [("wf.py", 1, None)], [(1, 1, "f")], "abc", [1]],
+    ids=["line", "short", "name", "file", "str", "int"],
+)
+def test_malformed_frames_from_a_worker_are_dropped(frames: object) -> None:
+    # An untrusted Sandbox's worker sends them: the host builds no traceback then.
+    from detsandbox._backends._remote import _sandboxed_traceback
+
+    assert _sandboxed_traceback(frames, {}) is None
 
 
 def test_refs_belong_to_their_sandbox(remote: str) -> None:
@@ -226,10 +302,43 @@ def test_untrusted_results_unpickle_with_an_allow_list(remote: str) -> None:
     )
 
 
-def test_the_allow_list_refuses_host_functions() -> None:
+def test_a_value_the_worker_kept_is_rebuilt_only_by_its_host() -> None:
+    import io
     import pickle
 
-    from detsandbox._backends._remote import _loads_safely
+    from detsandbox._backends._protocol import HostUnpickler, RemoteRef, _remote_ref
+
+    class Kept:
+        def __init__(self, *args: object) -> None:
+            self.args = args
+
+        def __reduce__(self) -> tuple[object, ...]:
+            return (_remote_ref, self.args)
+
+    owner = object()
+    ref = HostUnpickler(io.BytesIO(pickle.dumps(Kept(3, "os.getpid", "restricted"))), owner, 2)
+    ref = ref.load()
+    assert type(ref) is RemoteRef and repr(ref) == "<detsandbox.RemoteRef restricted os.getpid>"
+    assert (ref._owner, ref._generation, ref._key) == (owner, 2, 3)
+    with pytest.raises(TransferError) as info:
+        pickle.loads(pickle.dumps(Kept(3, "os.getpid", "restricted")))
+    assert str(info.value) == (
+        "<detsandbox.RemoteRef restricted os.getpid> stands for a value in a Sandbox's "
+        "worker; only the Sandbox that returned it can rebuild it"
+    )
+    with pytest.raises(pickle.UnpicklingError) as bad:
+        HostUnpickler(io.BytesIO(pickle.dumps(Kept("3", "x", "y"))), owner, 0).load()
+    assert str(bad.value) == "a malformed RemoteRef in a reply from the worker"
+
+
+def test_the_allow_list_refuses_host_functions() -> None:
+    import io
+    import pickle
+
+    from detsandbox._backends._remote import _SafeUnpickler
+
+    def _loads_safely(data: bytes) -> object:
+        return _SafeUnpickler(io.BytesIO(data), None, 0).load()
 
     class Evil:
         def __reduce__(self) -> tuple[object, ...]:

@@ -278,11 +278,6 @@ def test_a_sandbox_without_record_keeps_no_journal(backend: str) -> None:
     )
 
 
-@pytest.mark.xfail_backend(
-    "subinterpreter",
-    reason="backend bug: a pooled subinterpreter's os.environ is a snapshot from when the "
-    "interpreter was made; the host's later changes do not reach it",
-)
 def test_allowed_host_calls_are_journaled(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
     Sandbox(backend=backend).close()  # a worker made before the environment changes
     monkeypatch.setenv("DS_FLAVOUR", "recorded")
@@ -305,6 +300,22 @@ def test_allowed_host_calls_are_journaled(backend: str, monkeypatch: pytest.Monk
         Event("os.getenv", "'DS_MISSING', 'dflt'", "dflt", "wf.py:4"),
         Event("os.getpid", "", pid, "wf.py:4"),
     ]
+
+
+def test_an_allowed_host_call_handed_back_in_is_journaled_and_replayed(backend: str) -> None:
+    # The Sandbox's os.getpid journals; on a remote backend it crosses as a
+    # RemoteRef, never as the real os.getpid, which would run unrecorded.
+    source = "from os import getpid\ndef apply(f):\n    return f()\n"
+    policy = Policy.deterministic(record=True, allow=("os.getpid",))
+    with Sandbox(policy, backend=backend) as sb:
+        ns = sb.exec(source, filename="wf.py")
+        pid = sb.call(ns["apply"], ns["getpid"])
+        journal = sb.journal
+    assert list(journal) == [Event("os.getpid", "", pid, "wf.py:3")]
+    with Sandbox(Policy.replay(journal, allow=("os.getpid",)), backend=backend) as sb:
+        ns = sb.exec(source, filename="wf.py")
+        assert sb.call(ns["apply"], ns["getpid"]) == pid
+        sb.finish_replay()
 
 
 # -- the journal is stable ----------------------------------------------------------------------
@@ -524,6 +535,22 @@ def test_a_journal_holding_sandbox_objects_replays_on_every_backend(backend: str
     assert sb.exec(source, filename="wf.py")["r"] == "A"
     sb.finish_replay()
     assert sb.journal == journal
+
+
+def test_a_guard_in_a_journal_never_crosses_as_the_function_it_restricts(backend: str) -> None:
+    # A guard pickles as the real function; replay hands recorded results back to
+    # sandboxed code, so a journal carries a guard across only in its JSON form.
+    source = "import os, random\nr = random.choice([os.system])\n"
+    here, _ = recorded("inprocess", source)
+    there, _ = recorded(backend, source)
+    assert there == here
+    assert repr(pickle.loads(pickle.dumps(here))[0].result) == "<unencodable Guard>"
+    if remote(backend):
+        assert repr(there[0].result) == "<unencodable Guard>"
+    sb = Sandbox(Policy.replay(here), backend=backend)
+    ns = sb.exec(source + "same = r is os.system\n", filename="wf.py")
+    assert ns["same"] is True  # the replaying Sandbox's own guard
+    sb.finish_replay()
 
 
 def _structseq_journal(module: str, qualname: str) -> str:
@@ -1053,12 +1080,6 @@ def test_nondeterminism_error_pickles_and_points_at_the_sandboxed_line(backend: 
     )
 
 
-@pytest.mark.xfail_backend(
-    "process",
-    "subinterpreter",
-    reason="backend bug: a remote Sandbox re-raises in the host with its own frames "
-    "(_sandbox.py exec, _remote.py request/_decode) on the traceback",
-)
 def test_nondeterminism_error_traceback_ends_at_the_sandboxed_line(backend: str) -> None:
     journal, _ = recorded(backend, "import time\nt = time.time()\n")
     err = divergence(backend, journal, "import time\nt = time.monotonic()\n")

@@ -1272,12 +1272,6 @@ def test_traceback_shows_the_sandboxed_frames(backend: str) -> None:
     assert [f for f in frames if f[0] == "tb_wf.py"] == [("tb_wf.py", 6), ("tb_wf.py", 4)]
 
 
-@pytest.mark.xfail_backend(
-    "process",
-    "subinterpreter",
-    reason="backend bug: a remote Sandbox re-raises in the host with its own frames "
-    "(_sandbox.py exec, _remote.py request/_decode) on the traceback",
-)
 def test_traceback_shows_no_detsandbox_frames(backend: str) -> None:
     import detsandbox
 
@@ -1293,11 +1287,6 @@ def test_quoted_line_matches_the_source_that_ran(backend: str) -> None:
     assert str(err).partition("\n\n")[2].startswith("    2 | stale_check = time.time()\n")
 
 
-@pytest.mark.xfail_backend(
-    "subinterpreter",
-    reason="backend bug: a pooled interpreter's traceback quotes the line an earlier "
-    "Sandbox ran under the same filename (stale linecache)",
-)
 def test_traceback_quotes_the_source_that_ran(backend: str) -> None:
     import traceback
 
@@ -1308,6 +1297,44 @@ def test_traceback_quotes_the_source_that_ran(backend: str) -> None:
     text = "".join(traceback.format_exception(info.value))
     assert "    raise ValueError('boom')\n" in text
     assert "time.time()" not in text
+
+
+def _printed(backend: str, source: str) -> str:
+    """The printed traceback of the ValueError ``source`` raises as chained_wf.py."""
+    import traceback
+
+    with Sandbox(backend=backend) as sb, pytest.raises(ValueError) as info:
+        sb.exec(source, filename="chained_wf.py")
+    return "".join(traceback.format_exception(info.value))
+
+
+def test_a_traceback_printed_after_another_quotes_the_source_that_ran(backend: str) -> None:
+    # Printing the first puts its lines in linecache (the host's, and a pooled
+    # interpreter's for the text of the exception it was raised while handling).
+    first = "try:\n    raise KeyError('first')\nexcept KeyError:\n    raise ValueError('one')\n"
+    assert "    raise KeyError('first')\n" in _printed(backend, first)
+    second = (
+        "x = 0\ntry:\n    raise KeyError('second')\nexcept KeyError:\n    raise ValueError('two')\n"
+    )
+    text = _printed(backend, second)
+    # Remote, the exception it was raised while handling comes after, in a note.
+    frames = re.findall(r'File "chained_wf.py", line (\d+), in <module>\n    (.*)\n', text)
+    assert sorted(frames) == [("3", "raise KeyError('second')"), ("5", "raise ValueError('two')")]
+
+
+def test_a_traceback_quotes_the_source_that_ran_not_a_file_of_that_name(
+    backend: str, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The host once read a real file of the same (relative) name, since gone.
+    import linecache
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "chained_wf.py").write_text("a = 1\n" * 10)
+    linecache.clearcache()  # whatever earlier tests left under that name
+    assert linecache.getline("chained_wf.py", 5) == "a = 1\n"
+    (tmp_path / "chained_wf.py").unlink()
+    text = _printed(backend, "x = 0\nraise ValueError('ran')\n")
+    assert "  File \"chained_wf.py\", line 2, in <module>\n    raise ValueError('ran')\n" in text
 
 
 # -- the policy: allow, deny, most specific wins --------------------------------------

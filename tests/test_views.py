@@ -30,6 +30,7 @@ import types
 from typing import Any
 
 import pytest
+from conftest import remote
 
 from detsandbox import Policy, RestrictedAccessError, Sandbox
 
@@ -216,11 +217,15 @@ def test_host_pickles_unpickle_in_the_sandbox_as_the_sandboxes_objects(backend: 
     sb = Sandbox(backend=backend)
     ns = run(
         backend,
-        "import pickle, time\ndef load(blob):\n    return pickle.loads(blob)\nguard = time.time\n",
+        "import pickle, time\ndef load(blob):\n    return pickle.loads(blob)\nguard = time.time\n"
+        "def same(blob):\n    return pickle.loads(blob) is time.time\n",
         sb,
     )
-    # A guard pickled by the host comes back as the sandbox's guard...
-    assert sb.call(ns["load"], pickle.dumps(ns["guard"])) is ns["guard"]
+    # A guard pickled by the host (a RemoteRef on a remote backend) comes back
+    # as the sandbox's guard...
+    assert sb.call(ns["same"], pickle.dumps(ns["guard"])) is True
+    if not remote(backend):
+        assert sb.call(ns["load"], pickle.dumps(ns["guard"])) is ns["guard"]
     # ...and a real function pickled by reference stays the real function.
     assert sb.call(ns["load"], pickle.dumps(time.time)) is time.time
 

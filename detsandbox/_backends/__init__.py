@@ -23,8 +23,18 @@ __all__ = ["BACKENDS", "BackendInfo", "choose", "open_remote", "unavailable"]
 BACKENDS: Final = ("auto", "inprocess", "subinterpreter", "process")
 
 _AUTO_WHY: Final = (
-    "backend='auto' keeps a Sandbox in-process: sandboxed values and functions are the "
-    "host's own objects (no pickling) and a call costs about a microsecond"
+    "backend='auto' keeps a trusted Sandbox in-process: sandboxed values and functions are "
+    "the host's own objects (no pickling) and a call costs about a microsecond"
+)
+_AUTO_UNTRUSTED_WHY: Final = (
+    "backend='auto' runs untrusted code in a worker process: only there are its memory "
+    "and CPU limits hard, a timeout kills even a long C call, and a crash stays in the "
+    "worker; pass backend='inprocess' to keep it in the host"
+)
+_AUTO_UNTRUSTED_FALLBACK: Final = (
+    "backend='auto' would run untrusted code in a worker process, which cannot run "
+    "here ({why}); it runs in-process, where its limits are checked by a watchdog and "
+    "cannot stop a long C call (docs/security.md)"
 )
 _NOT_AUTO: Final = {
     "subinterpreter": (
@@ -32,9 +42,19 @@ _NOT_AUTO: Final = {
         "to run CPU-bound Sandboxes in parallel on their own GILs"
     ),
     "process": (
-        "auto does not choose it: values cross pickled; ask for backend='process' for hard "
-        "memory and CPU limits, a timeout that kills, crash containment and a "
-        "PYTHONHASHSEED derived from the Policy"
+        "auto does not choose it for trusted code: values cross pickled; ask for "
+        "backend='process' for hard memory and CPU limits, a timeout that kills, crash "
+        "containment and a PYTHONHASHSEED derived from the Policy"
+    ),
+}
+_NOT_AUTO_UNTRUSTED: Final = {
+    "subinterpreter": (
+        "auto does not choose it for untrusted code: nothing can stop a running "
+        "subinterpreter from outside, and its limits are no harder than in-process"
+    ),
+    "inprocess": (
+        "auto does not choose it for untrusted code: in-process limits cannot stop a long "
+        "C call or a single huge allocation; pass backend='inprocess' to choose it anyway"
     ),
 }
 
@@ -74,20 +94,37 @@ def unavailable(name: str) -> str | None:
 
 
 def choose(requested: str, policy: Policy) -> BackendInfo:
-    """The backend for ``Sandbox(policy, backend=requested)``; raises if it cannot run."""
-    # Every remote Sandbox asks when it opens: the answer is made once per name.
-    return _choose(requested)
+    """The backend for ``Sandbox(policy, backend=requested)``; raises if it cannot run.
+
+    ``"auto"`` decides by the policy: trusted code stays in-process, untrusted
+    code goes to a worker process where one can run, since only there are
+    its limits hard. Whether each backend can run depends on the CPython
+    version and platform (:func:`unavailable`).
+    """
+    # Every remote Sandbox asks when it opens: the answer is made once per case.
+    return _choose(requested, policy.untrusted)
 
 
 @functools.cache
-def _choose(requested: str) -> BackendInfo:
+def _choose(requested: str, untrusted: bool) -> BackendInfo:
     if requested not in BACKENDS:
         raise PolicyError(
             f"Sandbox(backend=...) must be one of {', '.join(map(repr, BACKENDS))}, "
             f"got {requested!r}"
         )
     others: dict[str, str] = {}
-    if requested == "auto":
+    if requested == "auto" and untrusted:
+        why_not = unavailable("process")
+        if why_not is None:
+            name, reason = "process", _AUTO_UNTRUSTED_WHY
+        else:
+            name, reason = "inprocess", _AUTO_UNTRUSTED_FALLBACK.format(why=why_not)
+        for other, why in _NOT_AUTO_UNTRUSTED.items():
+            if other != name:
+                others[other] = unavailable(other) or why
+        if why_not is not None:
+            others["process"] = why_not
+    elif requested == "auto":
         name, reason = "inprocess", _AUTO_WHY
         for other, why in _NOT_AUTO.items():
             others[other] = unavailable(other) or why

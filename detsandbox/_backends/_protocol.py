@@ -9,7 +9,9 @@ of this.
 What crosses: values pickle. Functions, classes and anything else defined
 by sandboxed code cannot pickle (their module exists only in the Sandbox),
 so they stay in the worker and cross as a :class:`RemoteRef`, a handle the
-host passes back to ``Sandbox.call`` or as an argument.
+host passes back to ``Sandbox.call`` or as an argument. So do the Sandbox's
+guards and class views, wherever they sit in a value: they pickle as the real
+object they stand for, and crossing as that would lift their restriction.
 """
 
 from __future__ import annotations
@@ -24,14 +26,15 @@ import time
 import traceback
 from collections.abc import Callable
 from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType
-from typing import TYPE_CHECKING, Any, Final, final
+from typing import TYPE_CHECKING, Any, Final, NoReturn, final
 
+from .._guards import Guard, resolve, restricted_name
 from ..errors import TransferError
 
 if TYPE_CHECKING:
     from .._sandbox import Sandbox
 
-__all__ = ["Conn", "RemoteModule", "RemoteRef", "Server"]
+__all__ = ["Conn", "HostUnpickler", "RemoteModule", "RemoteRef", "Server"]
 
 _HEADER: Final = struct.Struct("!Q")
 _PACKAGE_DIR: Final = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
@@ -104,6 +107,10 @@ class RemoteRef:
     module whose functions and classes are ones. Call it with
     ``sb.call(ref, *args)`` or pass it as an argument to such a call; it is
     valid in the Sandbox that made it until that Sandbox's worker is replaced.
+
+    One for a guard or class view (type ``restricted``) also pickles as the
+    guard itself does in-process: as :func:`detsandbox.lowlevel.resolve` of
+    its name, the Sandbox's view of it when unpickled in a Sandbox.
     """
 
     __slots__ = ("_generation", "_key", "_owner", "name", "type_name")
@@ -121,6 +128,8 @@ class RemoteRef:
         return f"<detsandbox.RemoteRef {self.type_name} {self.name}>"
 
     def __reduce__(self) -> tuple[object, ...]:
+        if self.type_name == "restricted":
+            return (resolve, (self.name,))
         raise TransferError(
             f"{self!r} stands for a value in a Sandbox's worker and can only be passed to "
             "that Sandbox's call(), not pickled"
@@ -139,6 +148,34 @@ class RemoteModule(ModuleType):
 
 
 # -- host side: pickling arguments, unpickling replies -----------------------------------
+
+
+def _remote_ref(key: int, name: str, type_name: str) -> NoReturn:
+    """What a worker's pickle names for a value it keeps; only a :class:`HostUnpickler`
+    turns it into a RemoteRef (it knows which Sandbox the value belongs to)."""
+    raise TransferError(
+        f"<detsandbox.RemoteRef {type_name} {name}> stands for a value in a Sandbox's "
+        "worker; only the Sandbox that returned it can rebuild it"
+    )
+
+
+class HostUnpickler(pickle.Unpickler):
+    """Unpickles a worker's reply; the values it kept become RemoteRefs of ``owner``."""
+
+    def __init__(self, file: Any, owner: object, generation: int) -> None:
+        super().__init__(file)
+        self._owner = owner
+        self._generation = generation
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == __name__ and name == "_remote_ref":
+            return self._remote_ref
+        return super().find_class(module, name)
+
+    def _remote_ref(self, key: object, name: object, type_name: object) -> RemoteRef:
+        if type(key) is not int or type(name) is not str or type(type_name) is not str:
+            raise pickle.UnpicklingError("a malformed RemoteRef in a reply from the worker")
+        return RemoteRef(self._owner, self._generation, key, name, type_name)
 
 
 class _HostPickler(pickle.Pickler):
@@ -202,13 +239,27 @@ def _unpicklable_argument(request: tuple[Any, ...], exc: Exception) -> TransferE
 
 
 class _WorkerPickler(pickle.Pickler):
-    """Refuses functions and classes that exist only in the Sandbox.
+    """Refuses functions and classes that exist only in the Sandbox, and keeps guards.
 
     Plain pickling would ``__import__`` their module by name in the worker,
     running host code unsandboxed, only to find it is a different object.
+    A guard or class view pickles as the real object it restricts; given
+    ``keep``, the worker keeps it instead and the host gets a RemoteRef.
     """
 
+    # Set after construction: a Python __init__ would cost every value pickled.
+    keep: Callable[[object, str], tuple[int, str, str]] | None = None
+
     def reducer_override(self, obj: object) -> Any:
+        # Called for every object but ints, floats, str and bytes: plain ones
+        # (dicts, lists, tuples) get one isinstance() check.
+        if not isinstance(obj, _CHECKED):
+            return NotImplemented
+        keep = self.keep
+        if keep is not None and type(obj) is not FunctionType:
+            restricted = restricted_name(obj)
+            if restricted is not None:
+                return (_remote_ref, keep(obj, restricted))
         if isinstance(obj, (type, FunctionType)):
             module = sys.modules.get(getattr(obj, "__module__", None) or "")
             found: object = module
@@ -222,6 +273,7 @@ class _WorkerPickler(pickle.Pickler):
         return NotImplemented
 
 
+_CHECKED: Final = (Guard, type, FunctionType)
 _REF_TYPES: Final = (FunctionType, BuiltinFunctionType, MethodType, type, ModuleType)
 
 
@@ -315,7 +367,7 @@ class Server:
         except OSError:
             pass
         try:
-            self.sandbox = Sandbox(policy)  # type: ignore[arg-type]
+            self.sandbox = Sandbox(policy, backend="inprocess")  # type: ignore[arg-type]
         except BaseException as exc:
             self.failure = exc
 
@@ -358,14 +410,22 @@ class Server:
         return self._guard(self._sandbox(), work)
 
     def _ref(self, value: object, name: str) -> tuple[str, int, str, str]:
+        restricted = restricted_name(value)
+        if restricted is not None:
+            return ("r", *self._keep(value, restricted))
         self.handles.append(value)
         kind = type(value)
         return ("r", len(self.handles) - 1, name, kind.__qualname__)
 
+    def _keep(self, value: object, restricted: str) -> tuple[int, str, str]:
+        """Keep a guard or class view here: (handle, its name, "restricted")."""
+        self.handles.append(value)
+        return (len(self.handles) - 1, restricted, "restricted")
+
     def _export(self, value: object, name: str = "") -> tuple[Any, ...]:
         """("v", pickle) for a value that crosses, ("r", ...) for a function that stays."""
         try:
-            return ("v", _dumps(value))
+            return ("v", _dumps(value, self._keep))
         except Exception as exc:
             if isinstance(value, _REF_TYPES):
                 return self._ref(value, name or getattr(value, "__qualname__", "?"))
@@ -383,8 +443,11 @@ class Server:
             if name.startswith("__") and name.endswith("__") and name != "__all__":
                 continue
             ref = self._ref(value, name)
+            if ref[3] == "restricted":
+                out[name] = ref  # a guard or class view: kept, never a copy
+                continue
             try:
-                out[name] = ("v", _dumps(value), ref)
+                out[name] = ("v", _dumps(value, self._keep), ref)
             except Exception:
                 out[name] = ref
         return out
@@ -399,11 +462,9 @@ class Server:
         journal = sandbox.journal
         untrusted = sandbox.policy.untrusted
         try:  # one pickle when every result crosses, as is usual
-            data = _dumps(journal._portable(None))
+            data = _dumps(journal._portable(None), _no_guard)
             if untrusted:
-                from ._remote import _loads_safely
-
-                _loads_safely(data)
+                _load_as_untrusted(data)
             return data
         except Exception:
             pass
@@ -414,28 +475,46 @@ class Server:
 
         _clean_traceback(exc)  # the traceback shows sandboxed code only
         tb = exc.__traceback__
-        own = tb is None or tb.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR)
-        # detsandbox's own errors (nothing sandboxed on the stack) need no traceback.
-        text = "" if own else "".join(traceback.format_exception(exc))
+        # The host rebuilds the sandboxed frames on its own traceback: their
+        # file, line and function. detsandbox's own errors (nothing sandboxed on
+        # the stack) have none.
+        frames: list[tuple[str, int, str]] = []
+        if tb is not None and not tb.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+            for frame, lineno in traceback.walk_tb(tb):
+                code = frame.f_code
+                frames.append((code.co_filename, lineno or 0, code.co_name))
+        # An exception this one was raised from, or while handling, goes as text.
+        how, link = "", None
+        if frames and exc.__cause__ is not None:
+            how, link = "cause", exc.__cause__
+        elif frames and exc.__context__ is not None and not exc.__suppress_context__:
+            how, link = "context", exc.__context__
+        chain = "".join(traceback.format_exception(link)).rstrip() if link is not None else ""
         kind = type(exc)
         try:
-            payload: bytes | None = _dumps(exc)
+            payload: bytes | None = _dumps(exc, self._keep)
         except Exception:
             payload = None
         summary = f"{kind.__module__}.{kind.__qualname__}: {exc}"
-        return pickle.dumps(("err", payload, summary, text), _PROTOCOL)
+        return pickle.dumps(("err", payload, summary, frames, how, chain), _PROTOCOL)
 
 
-def _dumps(value: object) -> bytes:
+def _dumps(
+    value: object, keep: Callable[[object, str], tuple[int, str, str]] | None = None
+) -> bytes:
     buffer = io.BytesIO()
-    _WorkerPickler(buffer, _PROTOCOL).dump(value)
+    pickler = _WorkerPickler(buffer, _PROTOCOL)
+    pickler.keep = keep
+    pickler.dump(value)
     return buffer.getvalue()
 
 
 def crosses(value: object) -> bool:
-    """Whether ``value`` pickles, naming no class or function that only a Sandbox has."""
+    """Whether ``value`` pickles as plain data: naming no class or function that only
+    a Sandbox has, and holding no guard (one pickles as the real object it restricts,
+    which a replay could hand back to sandboxed code)."""
     try:
-        _dumps(value)
+        _dumps(value, _no_guard)
     except Exception:
         return False
     return True
@@ -443,10 +522,19 @@ def crosses(value: object) -> bool:
 
 def _crosses_safely(value: object) -> bool:
     """Whether ``value`` crosses into a host that rebuilds it with the allow-list."""
-    from ._remote import _loads_safely
-
     try:
-        _loads_safely(_dumps(value))
+        _load_as_untrusted(_dumps(value, _no_guard))
     except Exception:
         return False
     return True
+
+
+def _no_guard(obj: object, name: str) -> tuple[int, str, str]:
+    raise pickle.PicklingError(f"{name} is a guard of the Sandbox")
+
+
+def _load_as_untrusted(data: bytes) -> object:
+    """``data`` as a host loads what an untrusted Sandbox returns (the allow-list)."""
+    from ._remote import _SafeUnpickler
+
+    return _SafeUnpickler(io.BytesIO(data), None, 0).load()

@@ -10,6 +10,7 @@ import sys
 import threading
 import weakref
 from collections.abc import Callable
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Protocol, final
 
 from .._clock import Clock
@@ -22,7 +23,7 @@ from ..errors import (
     TransferError,
     WorkerCrashedError,
 )
-from ._protocol import Closed, RemoteModule, RemoteRef, dump_request
+from ._protocol import Closed, HostUnpickler, RemoteModule, RemoteRef, dump_request
 
 if TYPE_CHECKING:
     from .._sandbox import Sandbox
@@ -45,10 +46,12 @@ _SAFE_GLOBALS: Final = {
     "zoneinfo": frozenset({"ZoneInfo"}),
     # A Journal rebuilds from plain tuples; its results are checked like any value.
     "detsandbox._journal": frozenset({"_rebuild_journal"}),
+    # A value the worker kept (a guard): a RemoteRef, never a call.
+    "detsandbox._backends._protocol": frozenset({"_remote_ref"}),
 }
 
 
-class _SafeUnpickler(pickle.Unpickler):
+class _SafeUnpickler(HostUnpickler):
     def find_class(self, module: str, name: str) -> Any:
         allowed = name in _SAFE_GLOBALS.get(module, ())
         if module == "builtins":
@@ -64,9 +67,8 @@ class _SafeUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-def _loads_safely(data: bytes) -> Any:
-    return _SafeUnpickler(io.BytesIO(data)).load()
-
+#: The name a worker's pickle gives a value it kept (see HostUnpickler).
+_REF_NAME: Final = b"_remote_ref"
 
 _last_opening: tuple[Policy, list[str], str, dict[Any, Any], bytes] | None = None
 
@@ -93,9 +95,10 @@ def _opening(policy: Policy) -> bytes:
         and last[3] == env
     ):
         return last[4]
-    # The environment too: a worker forked from a zygote started earlier sees
-    # the host's environment as it is when the Sandbox is made, as a child
-    # process would (a process worker applies it; an interpreter shares it).
+    # The environment too: a worker forked from a zygote started earlier, or a
+    # pooled interpreter made earlier, sees the host's environment as it is when
+    # the Sandbox is made, as a child process would (a process worker applies it;
+    # an interpreter makes its own os.environ a copy of it).
     data = pickle.dumps(("open", policy, list(path), cwd, dict(os.environ)), _PROTOCOL)
     _last_opening = (policy, list(path), cwd, dict(env), data)
     return data
@@ -137,12 +140,13 @@ class Remote:
     __slots__ = (
         "_generation",
         "_learn",
-        "_loads",
         "_lock",
         "_opening",
         "_policy",
         "_pool",
+        "_sources",
         "_timeout",
+        "_unpickler",
         "_worker",
         "backend",
     )
@@ -154,7 +158,8 @@ class Remote:
         self._lock = threading.Lock()
         self._worker: Worker | None = None
         self._generation = 0
-        self._loads: Callable[[bytes], Any] = _loads_safely if policy.untrusted else pickle.loads
+        self._sources: dict[str, tuple[str, str]] = {}
+        self._unpickler = _SafeUnpickler if policy.untrusted else HostUnpickler
         # A pool whose workers start fresh may compile exec'd sources ahead for them.
         self._learn: Callable[[Policy, str, str], None] | None = getattr(pool, "learn", None)
         limits = policy.limits or Limits()
@@ -189,6 +194,14 @@ class Remote:
                 status = self._lose(worker, kill=False)
                 raise self._crashed(status) from None
             return self._decode(self._loads(reply))
+
+    def _loads(self, data: bytes) -> Any:
+        """A value from the worker; what it kept (guards) comes back as RemoteRefs."""
+        if self._unpickler is HostUnpickler and _REF_NAME not in data:
+            # Nothing kept (a pickle that calls it spells its name out at least
+            # once): C's own loads, at about a third of the cost.
+            return pickle.loads(data)
+        return self._unpickler(io.BytesIO(data), self, self._generation).load()
 
     def _lose(self, worker: Worker, *, kill: bool) -> int | None:
         """Forget a dead (or killed) worker: the next request starts a fresh one."""
@@ -242,7 +255,7 @@ class Remote:
     def _decode(self, reply: tuple[Any, ...]) -> Any:
         if reply[0] == "ok":
             return reply[1]
-        _, payload, summary, text = reply
+        _, payload, summary, frames, how, chain = reply
         exc: BaseException | None
         try:
             exc = self._loads(payload) if payload is not None else None
@@ -254,8 +267,10 @@ class Remote:
                 "defined in the Sandbox, or does not pickle): raise a builtin or detsandbox "
                 "exception, or one from a module the host can import"
             )
-        if text.startswith("Traceback"):
-            exc.add_note(f"Traceback in the {self.backend} worker:\n{text.rstrip()}")
+        tb = _sandboxed_traceback(frames, self._sources) if frames else None
+        if tb is not None:
+            exc.__traceback__ = tb
+            exc.add_note(_worker_note(self.backend, len(frames), str(how), str(chain)))
         raise exc
 
     # -- values -------------------------------------------------------------------------
@@ -284,6 +299,8 @@ class Remote:
     # -- the Sandbox API ----------------------------------------------------------------
 
     def exec(self, source: str, filename: str, name: str) -> dict[str, Any]:
+        # Its lines, for the frames of a traceback from the worker.
+        self._sources[filename] = (name, source)
         namespace = self.namespace(self.request(("exec", source, filename, name), timed=True))
         if self._learn is not None:
             self._learn(self._policy, source, filename)
@@ -332,6 +349,47 @@ class Remote:
                 worker.release()
         finally:
             self._lock.release()
+
+
+# The code of a stand-in frame: it returns its own frame object.
+_FRAME: Final = compile("_getframe()", "<frame>", "eval", dont_inherit=True)
+
+
+def _sandboxed_traceback(
+    frames: object, sources: dict[str, tuple[str, str]]
+) -> TracebackType | None:
+    """A traceback of stand-in frames with the worker's files, lines and functions.
+
+    The traceback module formats it as it would the worker's own, reading each
+    line from the source this Sandbox ran under that filename, or from the file.
+    None if ``frames`` (from a worker that may run untrusted code) is malformed.
+    """
+    from .._sandbox import _ExecLoader
+
+    tb = None
+    try:
+        for filename, lineno, name in reversed(frames):  # type: ignore[call-overload]
+            code = _FRAME.replace(co_filename=filename, co_name=name, co_qualname=name)
+            namespace: dict[str, object] = {"_getframe": sys._getframe}
+            if filename in sources:
+                # What linecache reads the lines from, as for a module exec'd in-process.
+                namespace["__name__"], source = sources[filename]
+                namespace["__loader__"] = _ExecLoader(source)
+            # tb_lasti -1: no position in the code, so the line is tb_lineno.
+            tb = TracebackType(tb, eval(code, namespace), -1, lineno)
+    except Exception:
+        return None
+    return tb
+
+
+def _worker_note(backend: str, count: int, how: str, chain: str) -> str:
+    which = "frame" if count == 1 else f"{count} frames"
+    note = f"Traceback in the {backend} worker: the last {which} above."
+    if how == "cause":
+        return f"{note} Its direct cause:\n\n{chain}"
+    if how == "context":
+        return f"{note} It was raised while handling:\n\n{chain}"
+    return note
 
 
 @final

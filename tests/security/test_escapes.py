@@ -3,7 +3,8 @@
 The plain-exec half runs in child interpreters (one for all ordinary
 attempts, one each for the isolated ones) and only looks at which marker
 files exist once they have exited, so atexit handlers and threads count. The
-untrusted half runs in this process, as a host would, and checks that the
+untrusted half runs in this process (backend="inprocess": the guards are what
+is under test, without a worker process around them), and checks that the
 attempt raised for the right reason, that no marker appeared (also after the
 call returned, after garbage collection and after a short wait), and that
 the host is as it was.
@@ -125,7 +126,7 @@ def _outcome(attempt: Attempt, policy: Policy, marker: Path) -> BaseException | 
     source: str | bytes = render(attempt, str(marker))
     if attempt.as_bytes:
         source = source.encode()
-    sandbox = Sandbox(policy)
+    sandbox = Sandbox(policy, backend="inprocess")
     try:
         sandbox.exec(source, filename="escape.py")
     except BaseException as exc:
@@ -247,7 +248,7 @@ def test_isolated_blocked_in_untrusted_mode(attempt: Attempt, preset: str, tmp_p
 
 def test_sandbox_stays_usable_after_an_attempt(tmp_path: Path) -> None:
     # A refused attempt must not leave the Sandbox or detsandbox broken.
-    sandbox = Sandbox(Policy.strict(untrusted=True))
+    sandbox = Sandbox(Policy.strict(untrusted=True), backend="inprocess")
     with pytest.raises(SandboxError):
         sandbox.exec(
             render(BY_ID["subclass-walk-wrap-close"], str(tmp_path / "m")), filename="escape.py"
@@ -322,7 +323,7 @@ HOST_CHANGE_RUNNER = textwrap.dedent(
             if preset == "plain":
                 exec(source, {"__name__": "escape"})
             else:
-                Sandbox(policies[preset]()).exec(source, filename="escape.py")
+                Sandbox(policies[preset](), backend="inprocess").exec(source, filename="escape.py")
         except Exception:
             pass
         unchanged[case] = eval(check)
@@ -379,7 +380,7 @@ def test_generators_run_only_inside_a_call(case: str, capsys: pytest.CaptureFixt
     # Functions check on entry that a Sandbox call is running; a generator
     # the host resumes after the call returned must not run untrusted code
     # either (here: its print would reach the host's stdout).
-    sandbox = Sandbox(Policy.strict(untrusted=True))
+    sandbox = Sandbox(Policy.strict(untrusted=True), backend="inprocess")
     ns = sandbox.exec(LATE_GENERATORS[case], filename="late.py")
     with pytest.raises(SandboxError):
         next(ns["late"])
@@ -412,6 +413,6 @@ REFUSED_ROUTES = {
 
 @pytest.mark.parametrize("route", sorted(REFUSED_ROUTES))
 def test_refusals_hold_on_every_route(route: str) -> None:
-    sandbox = Sandbox(Policy.strict(untrusted=True))
+    sandbox = Sandbox(Policy.strict(untrusted=True), backend="inprocess")
     with pytest.raises(SandboxError):
         sandbox.exec(REFUSED_ROUTES[route], filename="route.py")

@@ -277,7 +277,7 @@ def full_tracebacks(monkeypatch: pytest.MonkeyPatch) -> None:
 @given(source=sources(), policy=policies())
 def test_fuzz_untrusted_mode(source: str, policy: Policy, full_tracebacks: None) -> None:
     host = HostSnapshot.take()
-    sandbox = Sandbox(policy)
+    sandbox = Sandbox(policy, backend="inprocess")
     try:
         ns = sandbox.exec(source, filename="fuzz.py")
         if "main" in ns:
