@@ -73,6 +73,7 @@ __all__ = [
     "Meter",
     "counting_hot",
     "instrument",
+    "memory_error",
 ]
 
 T = TypeVar("T")
@@ -135,6 +136,11 @@ def _error(what: str, limits: Limits, limit: str, where: str) -> ResourceLimitEr
     happened, advice = _describe(limit, value)
     message = f"{what} {happened} (stopped at {where}); {advice}, or raise Policy.limits.{limit}"
     return _CLASSES[limit](message, limit=limit, value=value)
+
+
+def memory_error(what: str, limits: Limits, frame: FrameType | None) -> ResourceLimitError:
+    """The meter's MemoryLimitError for a limit an OS cap enforced, at ``frame``."""
+    return _error(what, limits, "memory", _where(frame))
 
 
 def _again(error: ResourceLimitError) -> ResourceLimitError:

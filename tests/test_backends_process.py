@@ -108,8 +108,8 @@ def test_memory_is_capped_by_the_address_space() -> None:
         with pytest.raises(MemoryLimitError) as info:
             sb.exec("block = bytearray(2_000_000_000)\n")
         assert str(info.value) == (
-            "the call needed more memory than Limits.memory=67108864 bytes allows (the worker "
-            "process's address space is capped)"
+            "Sandbox.exec() grew the process by more than Limits.memory=64 MiB (stopped at "
+            "<sandbox>:1); make the code use less memory, or raise Policy.limits.memory"
         )
         assert (info.value.limit, info.value.value) == ("memory", 64 * 2**20)
         # The worker survives a refused allocation, and the cap is lifted between calls.

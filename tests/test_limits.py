@@ -424,11 +424,6 @@ def test_recursion_within_the_limit_and_after_exceptions(backend: str) -> None:
 GROWING = "def f():\n    chunks = []\n    while True:\n        chunks.append(bytearray(100_000))\n"
 
 
-@pytest.mark.xfail_backend(
-    "process",
-    reason="backend bug: RLIMIT_AS (set to exactly Limits.memory) fires before the Sandbox's "
-    "own meter, so the MemoryLimitError names no sandboxed file:line",
-)
 def test_memory_limit_stops_a_growing_list(backend: str) -> None:
     expected = {
         message("Sandbox.call()", "memory", "wf.py:3"),

@@ -38,8 +38,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
+from .._budget import memory_error
 from .._policy import Policy
-from ..errors import BackendError, MemoryLimitError, ResourceLimitError
+from ..errors import BackendError, ResourceLimitError
 from ._protocol import Closed, Conn, Server
 from ._remote import _opening
 
@@ -514,7 +515,15 @@ def _serve(sock: socket.socket, environ: dict[str, str]) -> None:
         os._exit(0)
 
 
-def _guard(sandbox: Sandbox, work: Callable[[], object]) -> object:
+#: What the worker's address space may grow by beyond Limits.memory. The
+#: Sandbox's own meter samples every few milliseconds and stops gradual
+#: growth near the limit, naming the sandboxed line; the hard cap is for what
+#: it cannot see coming (one huge allocation, growth inside a C call).
+def _headroom(memory: int) -> int:
+    return max(memory // 2, 64 * 2**20)
+
+
+def _guard(sandbox: Sandbox, what: str, work: Callable[[], object]) -> object:
     """Run ``work`` under OS limits on memory and CPU time from the Policy's Limits."""
     limits = sandbox.policy.limits
     if limits is None or (limits.memory is None and limits.timeout is None):
@@ -525,7 +534,8 @@ def _guard(sandbox: Sandbox, work: Callable[[], object]) -> object:
         size = _address_space()
         if size is not None:
             _, hard = resource.getrlimit(resource.RLIMIT_AS)
-            resource.setrlimit(resource.RLIMIT_AS, (size + limits.memory, hard))
+            cap = size + limits.memory + _headroom(limits.memory)
+            resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
     if limits.timeout is not None:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         used = usage.ru_utime + usage.ru_stime
@@ -536,12 +546,13 @@ def _guard(sandbox: Sandbox, work: Callable[[], object]) -> object:
     except MemoryError as exc:
         if isinstance(exc, ResourceLimitError) or limits.memory is None:
             raise
-        raise MemoryLimitError(
-            f"the call needed more memory than Limits.memory={limits.memory} bytes allows "
-            "(the worker process's address space is capped)",
-            limit="memory",
-            value=limits.memory,
-        ) from None
+        # The same error the meter raises, at the innermost sandboxed frame.
+        tb = exc.__traceback__
+        frame = None
+        while tb is not None:
+            frame = tb.tb_frame
+            tb = tb.tb_next
+        raise memory_error(what, limits, frame) from None
     finally:
         for which in (resource.RLIMIT_AS, resource.RLIMIT_CPU):
             _, hard = resource.getrlimit(which)

@@ -291,7 +291,7 @@ class Server:
 
     def __init__(
         self,
-        guard: Callable[[Sandbox, Callable[[], object]], object] | None = None,
+        guard: Callable[[Sandbox, str, Callable[[], object]], object] | None = None,
         environ: dict[str, str] | None = None,
     ):
         self.sandbox: Sandbox | None = None
@@ -384,13 +384,17 @@ class Server:
             fn, fn_args, fn_kwargs = args
             if isinstance(fn, str):
                 fn = self._resolve(fn)
-            return self._export(self._run(lambda: sandbox.call(fn, *fn_args, **fn_kwargs)))
+            return self._export(
+                self._run("Sandbox.call()", lambda: sandbox.call(fn, *fn_args, **fn_kwargs))
+            )
         if op == "exec":
             source, filename, name = args
-            ns = self._run(lambda: sandbox.exec(source, filename=filename, name=name))
+            ns = self._run(
+                "Sandbox.exec()", lambda: sandbox.exec(source, filename=filename, name=name)
+            )
             return self._export_all(ns)  # type: ignore[arg-type]
         if op == "import":
-            module = self._run(lambda: sandbox.import_module(args[0]))
+            module = self._run("Sandbox.import_module()", lambda: sandbox.import_module(args[0]))
             return (module.__name__, self._export_all(vars(module)))  # type: ignore[attr-defined]
         if op == "attr":
             path, call_args = args
@@ -404,10 +408,10 @@ class Server:
             return sorted(sandbox.modules)
         raise RuntimeError(f"unknown request {op!r}")
 
-    def _run(self, work: Callable[[], object]) -> object:
+    def _run(self, what: str, work: Callable[[], object]) -> object:
         if self._guard is None:
             return work()
-        return self._guard(self._sandbox(), work)
+        return self._guard(self._sandbox(), what, work)
 
     def _ref(self, value: object, name: str) -> tuple[str, int, str, str]:
         restricted = restricted_name(value)
