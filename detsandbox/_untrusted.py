@@ -256,36 +256,25 @@ _WRITABLE_TYPES: Final = frozenset(
     {dict, list, set, bytearray, deque, OrderedDict, defaultdict, Counter, OrderedSet}
 )
 
-_INPLACE: Final[dict[str, Callable[[Any, Any], Any]]] = {
-    "+=": operator.iadd,
-    "-=": operator.isub,
-    "*=": operator.imul,
-    "/=": operator.itruediv,
-    "%=": operator.imod,
-    "**=": operator.ipow,
-    "<<=": operator.ilshift,
-    ">>=": operator.irshift,
-    "|=": operator.ior,
-    "^=": operator.ixor,
-    "&=": operator.iand,
-    "//=": operator.ifloordiv,
-    "@=": operator.imatmul,
+# Each augmented operator: the AST node of its plain form, and its in-place
+# and binary functions.
+_OPERATORS: Final[dict[str, tuple[type[ast.operator], Callable[..., Any], Callable[..., Any]]]] = {
+    "+=": (ast.Add, operator.iadd, operator.add),
+    "-=": (ast.Sub, operator.isub, operator.sub),
+    "*=": (ast.Mult, operator.imul, operator.mul),
+    "/=": (ast.Div, operator.itruediv, operator.truediv),
+    "%=": (ast.Mod, operator.imod, operator.mod),
+    "**=": (ast.Pow, operator.ipow, operator.pow),
+    "<<=": (ast.LShift, operator.ilshift, operator.lshift),
+    ">>=": (ast.RShift, operator.irshift, operator.rshift),
+    "|=": (ast.BitOr, operator.ior, operator.or_),
+    "^=": (ast.BitXor, operator.ixor, operator.xor),
+    "&=": (ast.BitAnd, operator.iand, operator.and_),
+    "//=": (ast.FloorDiv, operator.ifloordiv, operator.floordiv),
+    "@=": (ast.MatMult, operator.imatmul, operator.matmul),
 }
-_BINARY: Final[dict[str, Callable[[Any, Any], Any]]] = {
-    "+=": operator.add,
-    "-=": operator.sub,
-    "*=": operator.mul,
-    "/=": operator.truediv,
-    "%=": operator.mod,
-    "**=": operator.pow,
-    "<<=": operator.lshift,
-    ">>=": operator.rshift,
-    "|=": operator.or_,
-    "^=": operator.xor,
-    "&=": operator.and_,
-    "//=": operator.floordiv,
-    "@=": operator.matmul,
-}
+_INPLACE: Final = {op: fns[1] for op, fns in _OPERATORS.items()}
+_BINARY: Final = {op: fns[2] for op, fns in _OPERATORS.items()}
 
 _real_getattr = builtins.getattr
 _real_setattr = builtins.setattr
@@ -506,15 +495,12 @@ class _Specialise(ast.NodeTransformer):
         )
         return node
 
-    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
+    def _target(self, node: ast.Attribute | ast.Subscript) -> ast.AST:
         if isinstance(node.ctx, ast.Load):
             return self.generic_visit(node)
         return self._fast_write(node)
 
-    def visit_Subscript(self, node: ast.Subscript) -> ast.AST:
-        if isinstance(node.ctx, ast.Load):
-            return self.generic_visit(node)
-        return self._fast_write(node)
+    visit_Attribute = visit_Subscript = _target
 
     def visit_Assign(self, node: ast.Assign) -> ast.AST:
         # x = _inplacevar_(op, x, y), RestrictedPython's x op= y, becomes
@@ -537,13 +523,13 @@ class _Specialise(ast.NodeTransformer):
         op, x, y = value.args
         if not (
             isinstance(op, ast.Constant)
-            and op.value in _INPLACE_OPS
+            and op.value in _OPERATORS
             and isinstance(x, ast.Name)
             and x.id == target.id
         ):
             return node
         augmented = ast.AugAssign(
-            target=_name(target.id, ast.Store()), op=_INPLACE_OPS[op.value](), value=y
+            target=_name(target.id, ast.Store()), op=_OPERATORS[op.value][0](), value=y
         )
         fast = ast.If(
             test=_type_in(_name(target.id), _INPLACE_SAFE),
@@ -559,22 +545,6 @@ _REAL_TYPE: Final = "__ds_realtype__"
 _WRITABLE: Final = "__ds_writable__"
 _LEARN: Final = "__ds_learn__"
 _INPLACE_SAFE: Final = "__ds_inplace__"
-
-_INPLACE_OPS: Final[dict[str, type[ast.operator]]] = {
-    "+=": ast.Add,
-    "-=": ast.Sub,
-    "*=": ast.Mult,
-    "/=": ast.Div,
-    "%=": ast.Mod,
-    "**=": ast.Pow,
-    "<<=": ast.LShift,
-    ">>=": ast.RShift,
-    "|=": ast.BitOr,
-    "^=": ast.BitXor,
-    "&=": ast.BitAnd,
-    "//=": ast.FloorDiv,
-    "@=": ast.MatMult,
-}
 
 _SCOPES: Final = (
     ast.FunctionDef,
